@@ -28,9 +28,9 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each module defines `register(app)`; the import is cheap (no heavy imports at module level).
-    from kdebug.cli import attach, demo
+    from kdebug.cli import attach, demo, inspect, sessions
 
-    for module in (attach, demo):
+    for module in (attach, inspect, sessions, demo):
         module.register(app)
 
 
