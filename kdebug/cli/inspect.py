@@ -1,14 +1,279 @@
-"""`kdebug inspect` (placeholder until its work lands)."""
+"""`kdebug inspect`: classify every container of a pod and show the debug image kdebug would use.
+
+Read-only: it makes no change to the cluster. Data (table, JSON, YAML) goes to stdout, progress to
+stderr. Heavy modules are imported inside the command so `kdebug --help` stays fast.
+"""
 
 from __future__ import annotations
 
+import sys
+from typing import Annotated, Any
+
 import typer
+
+EXAMPLES = """\
+Examples:
+
+  kdebug inspect web -n demo   (what runs in pod web, and which debug image kdebug picks)
+
+  kdebug inspect deploy/shop -c server -o json   (stable JSON, docs/inspect-json.md)
+
+  kdebug inspect api --spec   (also the exact ephemeral container `attach` would add)
+
+  kdebug inspect web --no-registry   (classify from names and digests only, no registry request)
+
+Exit status: 0 on success; 64-75 for kdebug's own errors (docs/exit-codes.md).
+"""
+OUTPUTS = ("table", "json", "yaml")
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("inspect")
-    def inspect() -> None:
-        """Not built yet."""
-        from kdebug.errors import NotSupportedError
+    @app.command("inspect", epilog=EXAMPLES)
+    def inspect(
+        target: Annotated[
+            str | None,
+            typer.Argument(
+                metavar="TARGET",
+                show_default=False,
+                help="NAME, pod/NAME, deploy/NAME, sts/NAME, ds/NAME, rs/NAME or job/NAME.",
+            ),
+        ] = None,
+        namespace: Annotated[
+            str | None,
+            typer.Option(
+                "-n", "--namespace", show_default=False, help="Namespace (default: from kubeconfig)."
+            ),
+        ] = None,
+        context: Annotated[
+            str | None,
+            typer.Option("--context", show_default=False, help="Kubeconfig context (default: current)."),
+        ] = None,
+        kubeconfig: Annotated[
+            str | None,
+            typer.Option("--kubeconfig", show_default=False, help="Kubeconfig file (default: $KUBECONFIG)."),
+        ] = None,
+        container: Annotated[
+            str | None,
+            typer.Option(
+                "-c", "--container", show_default=False, help="Target container (marked in the output)."
+            ),
+        ] = None,
+        selector: Annotated[
+            str | None,
+            typer.Option("-l", "--selector", show_default=False, help="Choose the pod by label selector."),
+        ] = None,
+        output: Annotated[str, typer.Option("-o", "--output", help="table, json or yaml.")] = "table",
+        spec: Annotated[
+            bool, typer.Option("--spec", help="Also show the ephemeral container spec `attach` would send.")
+        ] = False,
+        image: Annotated[
+            str | None,
+            typer.Option(
+                "--image",
+                show_default=False,
+                help="Debug image to plan with (checked against allowed_images).",
+            ),
+        ] = None,
+        no_registry: Annotated[
+            bool,
+            typer.Option("--no-registry", help="Do not ask registries: classify from image names only."),
+        ] = False,
+        platform: Annotated[
+            str | None,
+            typer.Option(
+                "--platform",
+                show_default=False,
+                help="OS/ARCH to resolve image indexes for (default: the node's).",
+            ),
+        ] = None,
+    ) -> None:
+        """Show each container's image, its classification with evidence, and the debug image kdebug picks."""
+        run_inspect(
+            target=target,
+            namespace=namespace,
+            context=context,
+            kubeconfig=kubeconfig,
+            container=container,
+            selector=selector,
+            output=output,
+            spec=spec,
+            image=image,
+            no_registry=no_registry,
+            platform=platform,
+        )
 
-        raise NotSupportedError("inspect is not built yet")
+
+def run_inspect(**options: Any) -> int:
+    from kdebug.catalog import load_catalog
+    from kdebug.config import load_config
+    from kdebug.errors import UsageError
+    from kdebug.inspection import check_override_allowed
+
+    if options["output"] not in OUTPUTS:
+        raise UsageError(f"--output must be one of {', '.join(OUTPUTS)}, not {options['output']!r}")
+    if not options["target"] and not options["selector"]:
+        raise UsageError("missing TARGET (a pod name, KIND/NAME, or -l SELECTOR)")
+    config = load_config()
+    catalog = load_catalog(config)
+    if options["image"]:
+        check_override_allowed(config, options["image"])  # before any request
+    report = build_report(options, config, catalog)
+    render(report, options["output"], sys.stdout)
+    return 0
+
+
+def build_report(options: dict[str, Any], config: dict[str, Any], catalog: Any) -> dict[str, Any]:
+    from dataclasses import replace
+
+    from kdebug.inspection import (
+        inspect_pod,
+        make_registry_client,
+        pod_platform,
+        pull_secret_auths,
+        secret_getter,
+    )
+    from kdebug.kube import connect
+    from kdebug.resolve import node_of, resolve_target
+
+    kube = connect(options["kubeconfig"], options["context"], options["namespace"])
+    namespace = options["namespace"] or kube.namespace
+    resolved = resolve_target(kube, namespace, options["target"], options["selector"], options["container"])
+    if options["platform"]:
+        catalog = replace(catalog, registry=replace(catalog.registry, platform=options["platform"]))
+    registry = None if options["no_registry"] else make_registry_client(catalog)
+    progress = _stderr_progress
+    auths = pull_secret_auths(resolved.pod, secret_getter(kube), progress) if registry is not None else {}
+    node = node_of(kube, resolved.pod) if not catalog.registry.platform else None
+    report = inspect_pod(
+        resolved.pod,
+        resolved.container,
+        catalog,
+        registry,
+        pod_platform(resolved.pod, catalog, node),
+        auths,
+        options["image"],
+        progress,
+    )
+    if resolved.via:
+        report["pod"]["via"] = resolved.via
+    if options["spec"]:
+        report["spec"] = planned_spec(resolved.pod, resolved.container, report)
+    return report
+
+
+def planned_spec(pod: dict[str, Any], container: str, report: dict[str, Any]) -> dict[str, Any] | None:
+    """The ephemeral container an interactive `attach` would add (its name and session id are per run)."""
+    import secrets
+
+    from kdebug import spec
+
+    target = next(c for c in report["containers"] if c["name"] == container)
+    debug = target["debugImage"]
+    if debug["image"] is None:
+        return None
+    name = spec.unique_container_name(
+        pod, lambda: "".join(secrets.choice(spec.SUFFIX_ALPHABET) for _ in range(5))
+    )
+    return spec.build_ephemeral_container(
+        name=name,
+        image=debug["image"],
+        command=debug["shell"],
+        target=container,
+        session_id="<per-session>",
+        stdin=True,
+        tty=True,
+        run_as_user=debug["runAsUser"],
+        run_as_group=debug["runAsGroup"],
+    )
+
+
+def _stderr_progress(message: str) -> None:
+    sys.stderr.write(f"{message}\n")
+    sys.stderr.flush()
+
+
+def render(report: dict[str, Any], output: str, stream: Any) -> None:
+    if output == "json":
+        import json
+
+        stream.write(json.dumps(report, indent=2) + "\n")
+    elif output == "yaml":
+        import yaml
+
+        stream.write(yaml.safe_dump(report, sort_keys=False))
+    else:
+        render_table(report, stream)
+
+
+def render_table(report: dict[str, Any], stream: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    # a pipe gets a wide table (no terminal width to respect); a terminal gets its own width
+    width = None if getattr(stream, "isatty", lambda: False)() else 160
+    console = Console(file=stream, width=width, soft_wrap=False)
+    pod = report["pod"]
+    console.print(
+        f"pod {pod['namespace']}/{pod['name']}  node {pod['node'] or '-'}  platform {report['platform']}"
+    )
+    table = Table(show_lines=True)
+    for column in ("container", "image", "classification", "shell", "user", "debug image"):
+        table.add_column(column, overflow="fold")
+    for item in report["containers"]:
+        table.add_row(
+            _name_cell(item),
+            _image_cell(item),
+            _class_cell(item),
+            _shell_cell(item),
+            item["user"] or "?",
+            _debug_cell(item),
+        )
+    console.print(table)
+    for warning in _warnings(report):
+        console.print(f"warning: {warning}", markup=False, highlight=False)
+    if report.get("spec") is not None:
+        import json
+
+        console.print("ephemeral container `attach` would add:")
+        console.print(json.dumps(report["spec"], indent=2), markup=False, highlight=False)
+
+
+def _name_cell(item: dict[str, Any]) -> str:
+    return f"{item['name']} (target)" if item["target"] else item["name"]
+
+
+def _image_cell(item: dict[str, Any]) -> str:
+    digest = item["digest"]
+    return item["image"] + (f"\n{digest[:19]}…" if digest else "")
+
+
+def _class_cell(item: dict[str, Any]) -> str:
+    c = item["classification"]
+    head = " ".join(
+        filter(None, [c["kind"], c["flavour"], c["release"], "nonroot" if c["nonroot"] else None])
+    )
+    lines = [f"{head} ({c['confidence']})"] + [f"· {e['source']}: {e['detail']}" for e in c["evidence"]]
+    return "\n".join(lines).replace("[", "\\[")
+
+
+def _shell_cell(item: dict[str, Any]) -> str:
+    shell = item["classification"]["shell"]
+    if item["hasShell"] is None:
+        return "unknown"
+    return f"yes: /{shell}" if item["hasShell"] else "no"
+
+
+def _debug_cell(item: dict[str, Any]) -> str:
+    debug = item["debugImage"]
+    if debug["error"]:
+        return f"refused: {debug['error']}".replace("[", "\\[")
+    user = f"\nruns as {debug['runAsUser']}:{debug['runAsGroup']}" if debug["runAsUser"] is not None else ""
+    return f"{debug['image']} {' '.join(debug['shell'])}{user}\n{debug['reason']}".replace("[", "\\[")
+
+
+def _warnings(report: dict[str, Any]) -> list[str]:
+    found = []
+    for item in report["containers"]:
+        found += [f"{item['name']}: {w}" for w in item["classification"]["warnings"]]
+        found += [f"{item['name']}: {w}" for w in item["debugImage"]["warnings"]]
+    return found
