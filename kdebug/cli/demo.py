@@ -1,14 +1,142 @@
-"""`kdebug demo` (placeholder until the emulator work lands)."""
+"""`kdebug demo`: a local emulated cluster with pods that have no shell, to try kdebug (or kubectl) on."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
 import typer
+
+DEMO_HELP = """Start a local demo cluster (an API emulator on 127.0.0.1) and debug a shell-less pod in it.
+
+The cluster has namespace demo with pod web (a scratch image), pod api (distroless, non-root) and
+deployment shop (2 distroless pods). Without --write-kubeconfig, kdebug attaches to pod web at once
+and stops the cluster when you leave the shell.
+"""
+
+DEMO_EPILOG = """Examples:
+
+  kdebug demo
+
+  kdebug demo --write-kubeconfig /tmp/demo.kubeconfig &
+
+  export KUBECONFIG=/tmp/demo.kubeconfig; kubectl get pods; kdebug attach api
+"""
+
+_READY_TIMEOUT = 30.0
+
+
+def _start_emulator(port: int) -> Any:
+    from kdebug.emulator import Emulator
+    from kdebug.errors import UnreachableError
+
+    emu = Emulator(demo=True, port=port)
+    try:
+        emu.start()
+    except RuntimeError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, OSError):
+            reason = os.strerror(cause.errno).lower() if cause.errno else str(cause)
+            raise UnreachableError(
+                f"cannot listen on 127.0.0.1:{port}: {reason}",
+                hint="choose another --port, or 0 for any free port",
+            ) from None
+        raise UnreachableError(f"the demo cluster did not start: {exc}") from None
+    return emu
+
+
+def _wait_until_running(emu: Any) -> None:
+    from kdebug.errors import StartFailedError
+
+    def all_running() -> bool:
+        pods = emu.list("pods", "demo")
+        return bool(pods) and all((p.get("status") or {}).get("phase") == "Running" for p in pods)
+
+    try:
+        emu.wait_for(all_running, timeout=_READY_TIMEOUT)
+    except TimeoutError:
+        raise StartFailedError("the demo pods did not reach Running") from None
+
+
+def _serve_until_signalled(emu: Any) -> None:
+    """Block until SIGINT or SIGTERM; the emulator runs in its own thread meanwhile."""
+    stop = threading.Event()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        while not stop.wait(timeout=3600):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _serve(emu: Any, kubeconfig: Path) -> int:
+    from kdebug.errors import UsageError
+
+    try:
+        path = emu.write_kubeconfig(kubeconfig.absolute(), namespace="demo")
+    except OSError as exc:
+        raise UsageError(f"cannot write the kubeconfig {kubeconfig}: {exc.strerror}") from None
+    sys.stdout.write(f"export KUBECONFIG={path}\n")
+    sys.stdout.flush()
+    sys.stderr.write(f"kdebug demo: serving {emu.url} (namespace demo); Ctrl-C to stop\n")
+    sys.stderr.flush()
+    _serve_until_signalled(emu)
+    return 0
+
+
+def _attach_now(emu: Any) -> int:
+    from kdebug.cli.main import main
+
+    workdir = Path(tempfile.mkdtemp(prefix="kdebug-demo-"))
+    path = emu.write_kubeconfig(workdir / "kubeconfig", namespace="demo")
+    sys.stderr.write(
+        f"kdebug demo: a local cluster is running at {emu.url} (kubeconfig {path}).\n"
+        "Attaching a debug container to pod web (a scratch image: no shell of its own).\n"
+        "Its files are under /proc/1/root. Type exit to leave; the demo cluster stops then.\n"
+    )
+    sys.stderr.flush()
+    saved = os.environ.get("KUBECONFIG")
+    os.environ["KUBECONFIG"] = str(path)
+    try:
+        return main(["attach", "web", "-n", "demo"])
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if saved is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = saved
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("demo")
-    def demo() -> None:
-        """Start a local demo cluster."""
-        from kdebug.errors import NotSupportedError
+    @app.command("demo", help=DEMO_HELP, epilog=DEMO_EPILOG)
+    def demo(
+        write_kubeconfig: Path | None = typer.Option(  # noqa: B008
+            None,
+            "--write-kubeconfig",
+            metavar="PATH",
+            help="Write a kubeconfig for the demo cluster to PATH, print `export KUBECONFIG=PATH`, and serve "
+            "until Ctrl-C.",
+        ),
+        port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (default: any free port)."),
+    ) -> int:
+        from kdebug.errors import UsageError
 
-        raise NotSupportedError("demo is not built yet")
+        if not 0 <= port <= 65535:
+            raise UsageError(f"--port must be between 0 and 65535, not {port}")
+        emu = _start_emulator(port)
+        try:
+            _wait_until_running(emu)
+            if write_kubeconfig is not None:
+                return _serve(emu, write_kubeconfig)
+            return _attach_now(emu)
+        finally:
+            emu.stop()
