@@ -1,0 +1,104 @@
+"""What recording costs a large output: 50 MB pushed through the recorder, recorded vs not.
+
+Drives the real Recorder (open_recorder, output(), finished()) with the chunk sizes a terminal
+stream delivers, each chunk also written to /dev/null the way attach writes it to the terminal:
+  - recorded:     Recorder with the asciicast transcript (default flush timing, fsync each second)
+  - not recorded: Recorder opened with record=False (the NullTranscript), the `--no-record` path
+Two payloads: text like `cat` of a log (ASCII with some UTF-8), and random bytes (worst case: every
+invalid byte becomes a 6-character JSON escape). Prints MB/s, the ratio and the transcript size.
+The attached-session version (through the emulator) is added once attach is wired in.
+
+    .venv/bin/python benchmarks/bench_record_overhead.py [--mb 50] [--chunk 32768] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from kdebug.sessions.recorder import open_recorder
+
+
+def text_payload(size: int) -> bytes:
+    rng = random.Random(1)
+    words = ["GET", "/api/v1/pods", "200", "café", "naïve", "ok", "latency=12ms", "user=alice", "→", "trace"]
+    lines = []
+    total = 0
+    while total < size:
+        line = (
+            f"2026-11-27T06:00:{rng.randrange(60):02d}Z " + " ".join(rng.choices(words, k=12)) + "\n"
+        ).encode()
+        lines.append(line)
+        total += len(line)
+    return b"".join(lines)[:size]
+
+
+def binary_payload(size: int) -> bytes:
+    return random.Random(2).randbytes(size)
+
+
+def run_once(config: dict, payload: bytes, chunk: int, record: bool) -> tuple[float, float, int]:
+    """(seconds streaming the output, seconds until the record is finished, transcript bytes)."""
+    sink = os.open(os.devnull, os.O_WRONLY)
+    rec = open_recorder(config, record=record)
+    rec.started({"namespace": "bench", "pod": "cat", "container": "app"})
+    view = memoryview(payload)
+    began = time.perf_counter()
+    for offset in range(0, len(payload), chunk):
+        piece = bytes(view[offset : offset + chunk])
+        os.write(sink, piece)  # the terminal
+        rec.output(piece)
+    streamed = time.perf_counter() - began
+    rec.finished("ok", 0, None)
+    total = time.perf_counter() - began
+    os.close(sink)
+    path = rec.transcript_path
+    size = path.stat().st_size if path and path.exists() else 0
+    if path and path.exists():
+        path.unlink()
+    return streamed, total, size
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=int, default=50)
+    parser.add_argument(
+        "--chunk", type=int, action="append", help="chunk size(s) in bytes (default 4096, 32768)"
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    options = parser.parse_args()
+    size = options.mb * 1_000_000
+    chunks = options.chunk or [4096, 32768]
+    with tempfile.TemporaryDirectory(prefix="kdebug-bench-rec-") as tmp:
+        config = {
+            "sessions": {
+                "path": str(Path(tmp) / "sessions.db"),
+                "allow_no_record": True,
+                "transcript_cap": "1GiB",  # measure writing all of it, not the cap's early stop
+            }
+        }
+        print(f"{options.mb} MB through the recorder, median of {options.runs} runs")
+        print("  stream: time the output loop takes (what the terminal feels); finish: until the end event")
+        for name, payload in (("text", text_payload(size)), ("random bytes", binary_payload(size))):
+            for chunk in chunks:
+                plain = [run_once(config, payload, chunk, False) for _ in range(options.runs)]
+                recorded = [run_once(config, payload, chunk, True) for _ in range(options.runs)]
+                plain_stream = statistics.median(run[0] for run in plain)
+                rec_stream = statistics.median(run[0] for run in recorded)
+                rec_total = statistics.median(run[1] for run in recorded)
+                print(
+                    f"  {name:<13} chunk {chunk:>6} B: stream not recorded {plain_stream * 1000:6.0f} ms,"
+                    f" recorded {rec_stream * 1000:6.0f} ms; recorded until finish {rec_total * 1000:6.0f} ms"
+                    f" ({size / rec_total / 1e6:.0f} MB/s); transcript {recorded[0][2] / 1e6:.0f} MB"
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
