@@ -11,6 +11,7 @@ Facts (every key optional; a missing key means "not gathered" and its check is l
     operation:         the operation whose permissions are checked ("attach" unless given)
     access_answers:    SelfSubjectAccessReview answers (or None each), in the order of
                        permissions.required_permissions(operation, namespace)
+    target_error:      str, when TARGET was given but could not be resolved (a failing check)
     target:            {"pod": dict, "container": str, "image_user": str | None,
                         "node_labels": dict | None, "debug_image": str | None, "debug_image_reason": str}
     copies:            pods labelled kdebug.dev/copy-of in the namespace; with
@@ -187,6 +188,11 @@ def container_state(pod: dict, container_name: str) -> dict:
     return {}
 
 
+def check_target_found(facts: dict) -> Check:
+    """Added for kdebug.doctor_facts: `target_error` is set when TARGET could not be resolved."""
+    return failed("target", f"target not found: {facts['target_error']}", "check TARGET, -n and -c")
+
+
 def check_target_state(target: dict) -> Check:
     name = "target-state"
     pod, container = target["pod"], target["container"]
@@ -360,6 +366,8 @@ def run_checks(facts: dict) -> list[Check]:
         checks.append(check_permissions(facts))
     if "namespace_labels" in facts:
         checks.append(check_pod_security(facts))
+    if facts.get("target_error"):
+        checks.append(check_target_found(facts))
     target = facts.get("target")
     if target:
         labels = facts.get("namespace_labels")

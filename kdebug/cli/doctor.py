@@ -1,0 +1,164 @@
+"""`kdebug doctor [TARGET]`: a checklist of what `attach` needs, each line pass/warn/fail with a fix.
+
+Read-only (access reviews aside, which change nothing). The checklist goes to stdout (a table on a
+terminal, plain lines otherwise, or JSON with -o json); exit 72 when any check fails. `--rbac` prints
+only the Role and RoleBinding YAML that grants what `attach` needs, ready for `kubectl apply -f -`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+
+EXAMPLES = """\
+Examples:
+
+  kdebug doctor   (kubeconfig, server, identity, permissions, Pod Security of the namespace)
+
+  kdebug doctor web -n demo   (also: can pod web take a debugger, and which one)
+
+  kdebug doctor web -o json   (for automation: {"version": 1, "ok": ..., "checks": [...]})
+
+  kdebug doctor -n demo --rbac | kubectl apply -f -   (a Role granting what attach needs)
+
+Exit status: 0 when no check fails (warnings allowed); 72 when any check fails; 64 for bad flags.
+"""
+OUTPUTS = ("table", "json")
+STATUS_STYLES = {"pass": "green", "warn": "yellow", "fail": "red"}
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("doctor", epilog=EXAMPLES)
+    def doctor(
+        target: Annotated[
+            str | None,
+            typer.Argument(
+                metavar="[TARGET]",
+                show_default=False,
+                help="Also check this pod (NAME, pod/NAME, deploy/NAME, ...) and its container.",
+            ),
+        ] = None,
+        namespace: Annotated[
+            str | None,
+            typer.Option(
+                "-n", "--namespace", show_default=False, help="Namespace (default: from kubeconfig)."
+            ),
+        ] = None,
+        context: Annotated[
+            str | None,
+            typer.Option("--context", show_default=False, help="Kubeconfig context (default: current)."),
+        ] = None,
+        kubeconfig: Annotated[
+            str | None,
+            typer.Option("--kubeconfig", show_default=False, help="Kubeconfig file (default: $KUBECONFIG)."),
+        ] = None,
+        container: Annotated[
+            str | None,
+            typer.Option(
+                "-c", "--container", show_default=False, help="Target container (default: the first)."
+            ),
+        ] = None,
+        rbac: Annotated[
+            bool,
+            typer.Option("--rbac", help="Print only a minimal Role and RoleBinding (YAML) for attach."),
+        ] = False,
+        output: Annotated[str, typer.Option("-o", "--output", help="table or json.")] = "table",
+    ) -> int:
+        """Check that kdebug can debug here (and TARGET), with a one-line fix for each problem."""
+        return run_doctor(
+            target=target,
+            namespace=namespace,
+            context=context,
+            kubeconfig=kubeconfig,
+            container=container,
+            rbac=rbac,
+            output=output,
+        )
+
+
+def run_doctor(**options: Any) -> int:
+    from datetime import UTC, datetime
+
+    from kdebug import doctor
+    from kdebug.doctor_facts import DoctorRequest, gather_facts
+    from kdebug.errors import UsageError
+
+    if options["output"] not in OUTPUTS:
+        raise UsageError(f"unknown output {options['output']!r}: choose one of {', '.join(OUTPUTS)}")
+    request = DoctorRequest(
+        target=None if options["rbac"] else options["target"],
+        namespace=options["namespace"],
+        context=options["context"],
+        kubeconfig=options["kubeconfig"],
+        container=options["container"],
+    )
+    config, config_check = load_config_or_check()
+    facts = gather_facts(request, config, datetime.now(UTC))
+    if options["rbac"]:
+        sys.stdout.write(rbac_yaml(facts, options["namespace"]))
+        return 0
+    checks = ([config_check] if config_check else []) + doctor.run_checks(facts)
+    if options["output"] == "json":
+        sys.stdout.write(json.dumps(doctor.checks_json(checks), indent=2) + "\n")
+    else:
+        render_table(checks)
+    return doctor.overall_exit(checks)
+
+
+def load_config_or_check() -> tuple[dict, Any]:
+    """The user config, or {} and a failing check when it cannot be read (doctor reports, not dies)."""
+    from kdebug.config import load_config
+    from kdebug.doctor import failed
+    from kdebug.errors import KdebugError
+
+    try:
+        return load_config(), None
+    except KdebugError as exc:
+        return {}, failed("config", f"kdebug config unusable: {exc.message}", "fix or remove the config file")
+
+
+def rbac_yaml(facts: dict, namespace: str | None) -> str:
+    """The Role for what is missing (or, when nothing is known to be missing, for all attach needs)."""
+    from kdebug.permissions import missing_permissions, required_permissions, role_yaml
+
+    namespace = facts.get("namespace") or namespace or "default"
+    needed = required_permissions(facts.get("operation", "attach"), namespace)
+    answers = facts.get("access_answers") or [None] * len(needed)
+    missing = missing_permissions(needed, answers)
+    username = (facts.get("identity") or {}).get("username")
+    if missing:
+        header = f"# grants what kdebug attach is missing in namespace {namespace}\n"
+    else:
+        header = f"# grants everything kdebug attach needs in namespace {namespace}\n"
+    return header + role_yaml(namespace, missing or needed, subject_user=username)
+
+
+def render_table(checks: list[Any]) -> None:
+    if sys.stdout.isatty():
+        render_rich(checks)
+        return
+    width = max((len(c.name) for c in checks), default=0)
+    for check in checks:
+        sys.stdout.write(f"{str(check.status).upper():<5} {check.name:<{width}}  {check.message}\n")
+        if check.fix:
+            sys.stdout.write(f"{'':<5} {'':<{width}}  fix: {check.fix}\n")
+    sys.stdout.flush()
+
+
+def render_rich(checks: list[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in ("", "check", "result", "fix"):
+        table.add_column(column, overflow="fold")
+    for check in checks:
+        status = str(check.status)
+        table.add_row(
+            Text(status.upper(), style=STATUS_STYLES.get(status, "")), check.name, check.message, check.fix
+        )
+    Console().print(table)

@@ -1,0 +1,108 @@
+"""One round of SelfSubjectAccessReviews before kdebug mutates anything.
+
+The reviews (from kdebug.permissions) are sent concurrently, one thread each, so the round costs one
+round trip. A denial fails fast with exactly what is missing. A cluster that does not answer
+(the review API is absent: 404; creating reviews is forbidden: 403; or any other error) is not a
+failure: the result says "unknown, proceeding" and the real request decides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from kdebug.errors import KdebugError
+from kdebug.permissions import (
+    Permission,
+    access_review_body,
+    missing_permissions,
+    missing_permissions_error,
+    required_permissions,
+    review_allowed,
+    unanswered_permissions,
+)
+
+ACCESS_REVIEW_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+MAX_PARALLEL_REVIEWS = 8
+# Checks on one object: the review names the pod so rules limited by resourceNames are honoured.
+POD_SCOPED_VERBS = frozenset({"get", "patch", "update"})
+
+ALLOWED = "allowed"
+UNKNOWN = "unknown"
+PARTLY_UNKNOWN = "partly-unknown"
+
+
+@dataclass(frozen=True)
+class PreflightResult:
+    """What the access reviews said; `state` is allowed, unknown (none answered) or partly-unknown."""
+
+    operation: str
+    namespace: str
+    permissions: tuple[Permission, ...]
+    answers: tuple[dict | None, ...]
+
+    @property
+    def unanswered(self) -> list[Permission]:
+        return unanswered_permissions(self.permissions, self.answers)
+
+    @property
+    def state(self) -> str:
+        unanswered = self.unanswered
+        if not unanswered:
+            return ALLOWED
+        return UNKNOWN if len(unanswered) == len(self.permissions) else PARTLY_UNKNOWN
+
+    @property
+    def summary(self) -> str:
+        """One line for stderr and the session record."""
+        if self.state == ALLOWED:
+            return f"permissions checked: allowed to {self.operation} in namespace {self.namespace}"
+        if self.state == UNKNOWN:
+            return "permissions unknown (the cluster does not answer access reviews), proceeding"
+        names = ", ".join(str(p) for p in self.unanswered)
+        return f"permissions partly unknown ({names} not answered), proceeding"
+
+
+def name_pod_scoped(permissions: Sequence[Permission], pod_name: str | None) -> list[Permission]:
+    """The permissions with the target pod's name on those that act on that one pod."""
+    if not pod_name:
+        return list(permissions)
+    return [
+        dataclasses.replace(p, name=pod_name)
+        if p.resource == "pods" and p.namespace and (p.subresource or p.verb in POD_SCOPED_VERBS)
+        else p
+        for p in permissions
+    ]
+
+
+def ask_one(client: Any, body: dict) -> dict | None:
+    """The server's answer to one review, or None when it gave none we can read."""
+    try:
+        answer = client.request("POST", ACCESS_REVIEW_PATH, body=body)
+    except KdebugError:
+        return None
+    return answer if review_allowed(answer) is not None else None
+
+
+def send_access_reviews(client: Any, permissions: Sequence[Permission]) -> list[dict | None]:
+    """All reviews at once (threads), answers in the order of `permissions`."""
+    if not permissions:
+        return []
+    bodies = [access_review_body(p) for p in permissions]
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_REVIEWS, len(bodies))) as pool:
+        return list(pool.map(lambda body: ask_one(client, body), bodies))
+
+
+def run_preflight(
+    client: Any, namespace: str, operation: str, *, pod_name: str | None = None, username: str | None = None
+) -> PreflightResult:
+    """Ask for everything `operation` needs; raise PermissionDeniedError naming what is missing."""
+    permissions = name_pod_scoped(required_permissions(operation, namespace), pod_name)
+    answers = send_access_reviews(client, permissions)
+    missing = missing_permissions(permissions, answers)
+    if missing:
+        raise missing_permissions_error(missing, username)
+    return PreflightResult(operation, namespace, tuple(permissions), tuple(answers))
