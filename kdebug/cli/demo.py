@@ -32,11 +32,61 @@ DEMO_EPILOG = """Examples:
 _READY_TIMEOUT = 30.0
 
 
-def _start_emulator(port: int) -> Any:
+class DemoRegistry:
+    """The demo's local OCI registry holding its sample images, or nothing where it cannot run.
+
+    Pods keep upstream-looking names (gcr.io/distroless/base-debian12:nonroot); the mirror rewrites
+    that map them to this registry travel to kdebug in the kubeconfig's `kdebug.dev/config` cluster
+    extension, and to the emulator's image table, as an air-gapped cluster's node mirrors would.
+    """
+
+    def __init__(self) -> None:
+        self.registry: Any = None
+        self.config: dict[str, Any] = {}
+        self.image_mirrors: dict[str, str] = {}
+        self.image_digests: dict[str, str] = {}
+
+    def start(self) -> None:
+        from kdebug.errors import KdebugError
+        from kdebug.localregistry import available, start_registry
+        from kdebug.ocibuild import demo_mirror_config, push_demo_images
+
+        if not available():
+            _say("Debian's docker-registry is not installed: image classification uses image names only")
+            return
+        try:
+            self.registry = start_registry()
+            self.image_digests = push_demo_images(self.registry.url)
+        except (KdebugError, OSError) as exc:
+            _say(f"the demo registry did not start ({exc}): image classification uses image names only")
+            self.stop()
+            return
+        self.config = demo_mirror_config(self.registry.url, mirror_distroless=True)
+        self.image_mirrors = {m["to"]: m["from"] for m in self.config["mirrors"]}
+        _say(f"demo images are in the local registry {self.registry.url}")
+
+    @property
+    def kubeconfig_extensions(self) -> dict[str, Any] | None:
+        return {"kdebug.dev/config": self.config} if self.config else None
+
+    def stop(self) -> None:
+        if self.registry is not None:
+            self.registry.stop()
+            self.registry = None
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(f"kdebug demo: {message}\n")
+    sys.stderr.flush()
+
+
+def _start_emulator(port: int, registry: DemoRegistry) -> Any:
     from kdebug.emulator import Emulator
     from kdebug.errors import UnreachableError
 
-    emu = Emulator(demo=True, port=port)
+    emu = Emulator(
+        demo=True, port=port, image_mirrors=registry.image_mirrors, image_digests=registry.image_digests
+    )
     try:
         emu.start()
     except RuntimeError as exc:
@@ -78,11 +128,11 @@ def _serve_until_signalled(emu: Any) -> None:
             signal.signal(sig, handler)
 
 
-def _serve(emu: Any, kubeconfig: Path) -> int:
+def _serve(emu: Any, kubeconfig: Path, extensions: dict[str, Any] | None) -> int:
     from kdebug.errors import UsageError
 
     try:
-        path = emu.write_kubeconfig(kubeconfig.absolute(), namespace="demo")
+        path = emu.write_kubeconfig(kubeconfig.absolute(), namespace="demo", extensions=extensions)
     except OSError as exc:
         raise UsageError(f"cannot write the kubeconfig {kubeconfig}: {exc.strerror}") from None
     sys.stdout.write(f"export KUBECONFIG={path}\n")
@@ -93,11 +143,11 @@ def _serve(emu: Any, kubeconfig: Path) -> int:
     return 0
 
 
-def _attach_now(emu: Any) -> int:
+def _attach_now(emu: Any, extensions: dict[str, Any] | None) -> int:
     from kdebug.cli.main import main
 
     workdir = Path(tempfile.mkdtemp(prefix="kdebug-demo-"))
-    path = emu.write_kubeconfig(workdir / "kubeconfig", namespace="demo")
+    path = emu.write_kubeconfig(workdir / "kubeconfig", namespace="demo", extensions=extensions)
     sys.stderr.write(
         f"kdebug demo: a local cluster is running at {emu.url} (kubeconfig {path}).\n"
         "Attaching a debug container to pod web (a scratch image: no shell of its own).\n"
@@ -132,11 +182,16 @@ def register(app: typer.Typer) -> None:
 
         if not 0 <= port <= 65535:
             raise UsageError(f"--port must be between 0 and 65535, not {port}")
-        emu = _start_emulator(port)
+        registry = DemoRegistry()
+        registry.start()
         try:
-            _wait_until_running(emu)
-            if write_kubeconfig is not None:
-                return _serve(emu, write_kubeconfig)
-            return _attach_now(emu)
+            emu = _start_emulator(port, registry)
+            try:
+                _wait_until_running(emu)
+                if write_kubeconfig is not None:
+                    return _serve(emu, write_kubeconfig, registry.kubeconfig_extensions)
+                return _attach_now(emu, registry.kubeconfig_extensions)
+            finally:
+                emu.stop()
         finally:
-            emu.stop()
+            registry.stop()

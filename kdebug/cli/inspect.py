@@ -105,7 +105,7 @@ def register(app: typer.Typer) -> None:
 
 def run_inspect(**options: Any) -> int:
     from kdebug.catalog import load_catalog
-    from kdebug.config import load_config
+    from kdebug.config import effective_config
     from kdebug.errors import UsageError
     from kdebug.inspection import check_override_allowed
 
@@ -113,7 +113,7 @@ def run_inspect(**options: Any) -> int:
         raise UsageError(f"--output must be one of {', '.join(OUTPUTS)}, not {options['output']!r}")
     if not options["target"] and not options["selector"]:
         raise UsageError("missing TARGET (a pod name, KIND/NAME, or -l SELECTOR)")
-    config = load_config()
+    config = effective_config(options["kubeconfig"], options["context"])
     catalog = load_catalog(config)
     if options["image"]:
         check_override_allowed(config, options["image"])  # before any request

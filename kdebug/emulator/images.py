@@ -7,6 +7,7 @@ normalised reference, so they are stable across runs.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterable
@@ -180,8 +181,19 @@ def _demo(full: str) -> ImageInfo | None:
 class ImageTable:
     """The default images plus any added ones; added images win over defaults."""
 
-    def __init__(self, extra: Iterable[ImageInfo] = ()) -> None:
+    def __init__(
+        self,
+        extra: Iterable[ImageInfo] = (),
+        mirrors: dict[str, str] | None = None,
+        digests: dict[str, str] | None = None,
+    ) -> None:
         self._added: dict[str, ImageInfo] = {}
+        # ref -> manifest digest of images that really exist in a registry (the demo's), so pod
+        # statuses carry the digest a registry can be asked about.
+        self._digests = {normalize_ref(ref): digest for ref, digest in (digests or {}).items()}
+        # local repository prefix -> upstream prefix: a mirrored name is known when its upstream is
+        # (like a node whose runtime pulls gcr.io/distroless through a registry mirror).
+        self._mirrors = dict(mirrors or {})
         for info in extra:
             self.add(info)
 
@@ -196,4 +208,23 @@ class ImageTable:
         added = self._added.get(normalize_ref(name))
         if added is not None:
             return added
-        return default_image(ref.strip())
+        known = self._known(ref)
+        digest = self._digests.get(normalize_ref(name))
+        if known is not None and digest:
+            known = dataclasses.replace(known, digest=digest)
+        return known
+
+    def _known(self, ref: str) -> ImageInfo | None:
+        known = default_image(ref.strip())
+        if known is None:
+            upstream = self._upstream_of(ref.strip())
+            known = self._known(upstream) if upstream else None
+            if known is not None:
+                known = dataclasses.replace(known, ref=ref.strip())
+        return known
+
+    def _upstream_of(self, ref: str) -> str | None:
+        for local, upstream in self._mirrors.items():
+            if ref.startswith(local.rstrip("/") + "/"):
+                return upstream.rstrip("/") + ref[len(local.rstrip("/")) :]
+        return None

@@ -21,11 +21,18 @@ def build_kubeconfig(
     token: str | None = None,
     client_cert_pem: bytes | None = None,
     client_key_pem: bytes | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One cluster, one user, one context (the current one). Credentials are embedded as data."""
+    """One cluster, one user, one context (the current one). Credentials are embedded as data.
+
+    `extensions` become the cluster's named extensions (kubeconfig `NamedExtension`s), which kubectl
+    ignores and kdebug reads (`kdebug.dev/config`: per-cluster settings such as registry mirrors).
+    """
     cluster_entry: dict[str, Any] = {"server": server}
     if ca_pem is not None:
         cluster_entry["certificate-authority-data"] = _b64(ca_pem)
+    if extensions:
+        cluster_entry["extensions"] = [{"name": k, "extension": v} for k, v in extensions.items()]
     user_entry: dict[str, Any] = {}
     if token is not None:
         user_entry["token"] = token

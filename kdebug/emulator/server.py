@@ -1430,8 +1430,12 @@ class Emulator:
         workdir: Path | str | None = None,
         port: int = 0,
         create_delay: float = 0.05,
+        image_mirrors: dict[str, str] | None = None,
+        image_digests: dict[str, str] | None = None,
     ):
         self.demo = demo
+        self.image_mirrors = dict(image_mirrors or {})
+        self.image_digests = dict(image_digests or {})
         self.tls = tls
         self.port = port
         self.create_delay = create_delay
@@ -1493,7 +1497,7 @@ class Emulator:
         spec = self._runtime_spec
         from kdebug.emulator.images import ImageTable
 
-        images = ImageTable()
+        images = ImageTable(mirrors=self.image_mirrors, digests=self.image_digests)
         if callable(spec):
             return spec(self.api, self.workdir, images, create_delay=self.create_delay)
         if spec == "process":
@@ -1607,6 +1611,7 @@ class Emulator:
         namespace: str = "default",
         auth: str = "token",
         context: str = "kdebug-emulator",
+        extensions: dict[str, Any] | None = None,
     ) -> Path:
         account = self.api.users.users.get(user) or self.add_user(user)
         ca_pem = self._ca.cert_pem if self._ca is not None else None
@@ -1622,6 +1627,7 @@ class Emulator:
                 context=context,
                 client_cert_pem=pair.cert_pem,
                 client_key_pem=pair.key_pem,
+                extensions=extensions,
             )
         elif auth == "token":
             config = kubeconfig.build_kubeconfig(
@@ -1631,6 +1637,7 @@ class Emulator:
                 namespace=namespace,
                 context=context,
                 token=account.token,
+                extensions=extensions,
             )
         else:
             raise ValueError(f"auth must be 'token' or 'cert', not {auth!r}")

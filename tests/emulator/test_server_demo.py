@@ -183,7 +183,11 @@ def test_demo_reports_a_port_in_use(tmp_path):
         process = _demo("--write-kubeconfig", str(tmp_path / "kc"), "--port", str(port))
         _, stderr = process.communicate(timeout=60)
     assert process.returncode == 69
-    assert stderr.splitlines()[0] == f"error: cannot listen on 127.0.0.1:{port}: address already in use"
+    # the demo may first say where its image registry runs; the error is the last but one line
+    assert stderr.splitlines()[-2:] == [
+        f"error: cannot listen on 127.0.0.1:{port}: address already in use",
+        "hint: choose another --port, or 0 for any free port",
+    ]
 
 
 def test_demo_without_kubeconfig_runs_attach_on_web(monkeypatch):

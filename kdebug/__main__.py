@@ -1,0 +1,5 @@
+"""`python -m kdebug` runs the CLI."""
+
+from kdebug.cli.main import run
+
+run()
