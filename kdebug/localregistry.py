@@ -17,6 +17,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kdebug.childproc import child_dies_with_parent
 from kdebug.errors import NotSupportedError, StartFailedError
 
 REGISTRY_BINARY = "docker-registry"
@@ -137,6 +138,7 @@ def start_registry(users: dict[str, str] | None = None, port: int | None = None)
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
+        preexec_fn=child_dies_with_parent,  # a killed demo or test run leaves no registry behind
     )
     try:
         _wait_until_serving(registry)

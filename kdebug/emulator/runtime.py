@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import fcntl
 import hashlib
 import logging
@@ -30,6 +29,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from kdebug.childproc import child_dies_with_parent
 from kdebug.emulator import status as st
 from kdebug.emulator.images import DEFAULT_PATH, ImageInfo, ImageTable, image_id_for, normalize_ref
 from kdebug.emulator.streams import (
@@ -61,7 +61,6 @@ FOLLOW_CHECK_SECONDS = 5.0  # a quiet `logs -f` checks this often whether its cl
 IDLE_SECONDS = "2147483647"
 SHELL_NAMES = frozenset({"sh", "ash", "bash", "dash"})
 APPLET_DIRS = frozenset({"", "/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/busybox"})
-PR_SET_PDEATHSIG = 1
 
 Clock = Callable[[], datetime]
 
@@ -285,24 +284,8 @@ def signal_session(sid: int, signum: int) -> None:
                 os.kill(pid, signum)
 
 
-def _libc_prctl() -> Callable[..., int] | None:
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
-    except (OSError, AttributeError):
-        return None
-
-
-_PRCTL = _libc_prctl()
-
-
-def _child_dies_with_parent() -> None:
-    # runs in the child between fork and exec: if the emulator dies hard, its containers die too
-    if _PRCTL is not None:
-        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
 def _child_takes_terminal() -> None:
-    _child_dies_with_parent()
+    child_dies_with_parent()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
@@ -385,7 +368,7 @@ class Proc:
                 env=launch.env,
                 cwd=launch.cwd,
                 start_new_session=True,
-                preexec_fn=_child_dies_with_parent,
+                preexec_fn=child_dies_with_parent,
             )
         except BaseException:
             for fd in (out_r, err_r, in_w):
