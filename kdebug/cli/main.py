@@ -28,9 +28,14 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each module defines `register(app)`; the import is cheap (no heavy imports at module level).
-    from kdebug.cli import attach, demo, inspect, sessions
+    from kdebug.cli import attach, demo, doctor, inspect, sessions
 
-    for module in (attach, inspect, sessions, demo):
+    for module in (attach, inspect, doctor, sessions, demo):
+        module.register(app)
+    from kdebug.cli import run as run_command
+    from kdebug.cli import runbook as runbook_command
+
+    for module in (run_command, runbook_command):
         module.register(app)
 
 
