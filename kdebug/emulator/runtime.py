@@ -919,6 +919,9 @@ class ProcessRuntime:
     async def _exec(self, session: ChannelSession, container: Container, options: StreamOptions) -> None:
         assert container.image is not None  # a running container has a resolved image
         env = container_env(container.image, container.spec, hostname=container.pod, tty=options.tty)
+        target = self._target_pid(container)
+        if target is not None:  # exec'd commands see the container's environment, this included
+            env["KDEBUG_TARGET_PID"] = str(target)
         queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue()
         try:
             argv = resolve_argv(options.command, env["PATH"], self.tools)

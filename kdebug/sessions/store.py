@@ -140,6 +140,7 @@ class SessionStore:
             self._conn = sqlite3.connect(
                 str(db_path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
+            self._busy_timeout = busy_timeout
             self._prepare(create)
 
     def _orphan_transcripts(self) -> int:
@@ -155,13 +156,27 @@ class SessionStore:
                 f"session store {self.db_path} was written by a newer kdebug (format {version})",
                 hint="upgrade kdebug to read it",
             )
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._enable_wal()
         self._conn.execute("PRAGMA synchronous=FULL")
         if version == 0:
             tables = self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
             if tables and not create:
                 raise StoreError(f"session store {self.db_path} is not a kdebug session store")
             self._conn.executescript("BEGIN IMMEDIATE;" + _DDL + f"PRAGMA user_version={DB_FORMAT}; COMMIT;")
+
+    def _enable_wal(self) -> None:
+        # Switching a new database to WAL needs an exclusive lock, and SQLite answers "locked" at once
+        # (without its busy handler) when another process is doing the same: retry within busy_timeout.
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.01)  # another process holds the lock: nothing to wait on but time
 
     @contextmanager
     def _guard(self) -> Iterator[None]:

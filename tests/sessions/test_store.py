@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -193,3 +194,26 @@ def test_truncated_database_is_one_line_with_a_way_out(env, cli):
     result = cli("sessions", "verify")
     assert result.code == STORE_ERROR
     assert "is corrupt" in result.err and "Traceback" not in result.err
+
+
+def test_many_processes_creating_the_store_at_once_all_succeed(tmp_path: Path) -> None:
+    """Turning a new database to WAL races between first writers; none of them may fail as 'busy'."""
+    code = (
+        "import sys, time\n"
+        "from kdebug.sessions.store import SessionStore\n"
+        "while time.time() < float(sys.argv[2]): pass\n"  # start together
+        "SessionStore(__import__('pathlib').Path(sys.argv[1])).close()\n"
+    )
+    failures = []
+    for attempt in range(2):
+        db = tmp_path / f"sessions-{attempt}.db"
+        go = f"{time.time() + 0.8:.3f}"
+        procs = [
+            subprocess.Popen([sys.executable, "-c", code, str(db), go], stderr=subprocess.PIPE, text=True)
+            for _ in range(8)
+        ]
+        for proc in procs:
+            _, err = proc.communicate(timeout=60)
+            if proc.returncode != 0:
+                failures.append(err.strip().splitlines()[-1])
+    assert failures == []
