@@ -104,3 +104,19 @@ def test_kubectl_lists_the_demo_pods(demo: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr
     names = sorted(result.stdout.split())
     assert names[:1] == ["pod/api"] and "pod/web" in names and len(names) == 4
+
+
+def _podman_usable() -> bool:
+    from kdebug.emulator.podman import podman_usable
+
+    return podman_usable()[0]
+
+
+@pytest.mark.podman
+@pytest.mark.skipif(not _podman_usable(), reason="podman cannot run containers here")
+def test_on_podman_the_debugger_shares_the_scratch_apps_process_namespace(demo: dict[str, str]) -> None:
+    result = _kdebug(demo, "attach", "web", "-n", "demo", "--", "sh", "-c", "cat /proc/1/cmdline; ls /proc/1/root")
+    assert result.returncode == 0, result.stderr
+    cmdline, *files = result.stdout.split("\n")
+    assert cmdline.split("\0")[0] == "/app"  # PID 1 is the scratch app itself
+    assert "app" in files and "bin" not in files  # the scratch image's files, not the debugger's

@@ -29,7 +29,8 @@ DEMO_EPILOG = """Examples:
   export KUBECONFIG=/tmp/demo.kubeconfig; kubectl get pods; kdebug attach api
 """
 
-_READY_TIMEOUT = 30.0
+_READY_TIMEOUT = 60.0
+RUNTIMES = ("auto", "podman", "process")
 
 
 class DemoRegistry:
@@ -46,7 +47,8 @@ class DemoRegistry:
         self.image_mirrors: dict[str, str] = {}
         self.image_digests: dict[str, str] = {}
 
-    def start(self) -> None:
+    def start(self, runnable: bool) -> None:
+        """`runnable`: push images podman can run (the podman runtime pulls them from here)."""
         from kdebug.errors import KdebugError
         from kdebug.localregistry import available, start_registry
         from kdebug.ocibuild import demo_mirror_config, push_demo_images
@@ -56,7 +58,12 @@ class DemoRegistry:
             return
         try:
             self.registry = start_registry()
-            self.image_digests = push_demo_images(self.registry.url)
+            if runnable:
+                from kdebug.emulator.podman_images import push_podman_images
+
+                self.image_digests = push_podman_images(self.registry.host)
+            else:
+                self.image_digests = push_demo_images(self.registry.url)
         except (KdebugError, OSError) as exc:
             _say(f"the demo registry did not start ({exc}): image classification uses image names only")
             self.stop()
@@ -80,12 +87,51 @@ def _say(message: str) -> None:
     sys.stderr.flush()
 
 
-def _start_emulator(port: int, registry: DemoRegistry) -> Any:
+def _choose_runtime(requested: str) -> str:
+    from kdebug.errors import UsageError
+
+    if requested not in RUNTIMES:
+        raise UsageError(f"--runtime must be one of {', '.join(RUNTIMES)}, not {requested!r}")
+    if requested == "process":
+        return "process"
+    from kdebug.emulator.podman import choose_runtime
+
+    name, line = choose_runtime(requested)
+    _say(line)
+    return name
+
+
+def _runtime_factory(runtime: str, registry: DemoRegistry) -> Any:
+    if runtime != "podman":
+        return runtime
+    from kdebug.emulator.podman import PodmanRuntime
+
+    host = registry.registry.host if registry.registry is not None else None
+
+    def podman(events: Any, workdir: Path, images: Any, *, create_delay: float) -> Any:
+        # one registry for the demo: the images podman runs are the ones kdebug classifies
+        return PodmanRuntime(
+            events,
+            workdir / "runtime",
+            images,
+            create_delay=create_delay,
+            registry_host=host,
+            own_registry=False,
+        )
+
+    return podman
+
+
+def _start_emulator(port: int, registry: DemoRegistry, runtime: str) -> Any:
     from kdebug.emulator import Emulator
     from kdebug.errors import UnreachableError
 
     emu = Emulator(
-        demo=True, port=port, image_mirrors=registry.image_mirrors, image_digests=registry.image_digests
+        demo=True,
+        port=port,
+        runtime=_runtime_factory(runtime, registry),
+        image_mirrors=registry.image_mirrors,
+        image_digests=registry.image_digests,
     )
     try:
         emu.start()
@@ -177,15 +223,22 @@ def register(app: typer.Typer) -> None:
             "until Ctrl-C.",
         ),
         port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (default: any free port)."),
+        runtime: str = typer.Option(
+            "auto",
+            "--runtime",
+            help="Where the pods run: podman (real containers), process (local processes), or auto "
+            "(podman where it is installed and usable).",
+        ),
     ) -> int:
         from kdebug.errors import UsageError
 
         if not 0 <= port <= 65535:
             raise UsageError(f"--port must be between 0 and 65535, not {port}")
+        chosen = _choose_runtime(runtime)
         registry = DemoRegistry()
-        registry.start()
+        registry.start(runnable=chosen == "podman")
         try:
-            emu = _start_emulator(port, registry)
+            emu = _start_emulator(port, registry, chosen)
             try:
                 _wait_until_running(emu)
                 if write_kubeconfig is not None:
