@@ -115,7 +115,8 @@ def _podman_usable() -> bool:
 @pytest.mark.podman
 @pytest.mark.skipif(not _podman_usable(), reason="podman cannot run containers here")
 def test_on_podman_the_debugger_shares_the_scratch_apps_process_namespace(demo: dict[str, str]) -> None:
-    result = _kdebug(demo, "attach", "web", "-n", "demo", "--", "sh", "-c", "cat /proc/1/cmdline; ls /proc/1/root")
+    script = "cat /proc/1/cmdline; echo; ls /proc/1/root"
+    result = _kdebug(demo, "attach", "web", "-n", "demo", "--", "sh", "-c", script)
     assert result.returncode == 0, result.stderr
     cmdline, *files = result.stdout.split("\n")
     assert cmdline.split("\0")[0] == "/app"  # PID 1 is the scratch app itself
