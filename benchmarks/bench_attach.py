@@ -1,0 +1,107 @@
+"""Time `kdebug attach POD -- true` next to `kubectl debug POD ... -i -- true` against one emulator.
+
+Usage: .venv/bin/python benchmarks/bench_attach.py [RUNS] [KUBECTL]
+
+Both tools run as subprocesses, interleaved so they share the machine's noise, against the same
+emulator (TLS, admin token). Each run adds one ephemeral container to pod `web`, waits for it with a
+watch and streams its output, so both do the same server round trips. kubectl runs non-tty with
+`-i` (`-it` needs a terminal; `--attach=false` would skip the wait). The KUBECTL default is Debian's
+v1.32.4: v1.37 waits for a watch-list bookmark the emulator does not send.
+
+Also prints the fixed client-side costs that explain the difference: interpreter start, imports.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PYTHON = sys.executable
+KDEBUG = str(Path(PYTHON).with_name("kdebug"))
+
+
+def timed(command: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.decode()[-500:]}")
+    return elapsed
+
+
+def import_cost(statement: str) -> float:
+    """Median wall time of `python -c STATEMENT` minus `python -c pass`."""
+
+    def run(code: str) -> float:
+        samples = []
+        for _ in range(5):
+            start = time.perf_counter()
+            subprocess.run([PYTHON, "-c", code], check=True)
+            samples.append(time.perf_counter() - start)
+        return statistics.median(samples)
+
+    return run(statement) - run("pass")
+
+
+def main() -> None:
+    import logging
+
+    from kdebug.emulator import Emulator
+
+    logging.getLogger("aiohttp").setLevel(logging.CRITICAL)  # clients closing watches are not news here
+
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    kubectl = sys.argv[2] if len(sys.argv) > 2 else "/usr/bin/kubectl"
+    with Emulator(demo=True) as emu, tempfile.TemporaryDirectory() as tmp:
+        kubeconfig = Path(tmp) / "kubeconfig"
+        emu.write_kubeconfig(kubeconfig, namespace="demo")
+        emu.wait_for(lambda: "running" in str((emu.get("pods", "demo", "web") or {}).get("status")), 15)
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+        commands = {
+            "kdebug": [KDEBUG, "attach", "web", "--", "true"],
+            "kubectl": [
+                kubectl,
+                "debug",
+                "web",
+                "--image=busybox:1.36.1",
+                "--target=app",
+                "-i",
+                "--",
+                "true",
+            ],
+        }
+        samples: dict[str, list[float]] = {name: [] for name in commands}
+        for command in commands.values():  # warm-up: page cache, .pyc files
+            timed(command, env)
+        for _ in range(runs):
+            for name, command in commands.items():
+                samples[name].append(timed(command, env))
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    print(f"runs: {runs} each, kubectl: {kubectl}")
+    for name, value in medians.items():
+        print(f"{name:8s} median {value * 1000:7.1f} ms  (min {min(samples[name]) * 1000:.1f} ms)")
+    print(f"ratio kdebug/kubectl: {medians['kdebug'] / medians['kubectl']:.2f}")
+    print("fixed client-side costs in kdebug (median of 5, minus `python -c pass`):")
+    for label, statement in (
+        ("python -c pass (absolute)", "pass"),
+        ("import kdebug.cli.main (typer, click)", "import kdebug.cli.main"),
+        ("import kubernetes ApiClient + config", "import kubernetes.client.api_client, kubernetes.config"),
+        ("import websocket-client", "import websocket"),
+    ):
+        cost = import_cost(statement) if statement != "pass" else import_cost("pass") + _python_start()
+        print(f"  {label:40s} {cost * 1000:7.1f} ms")
+
+
+def _python_start() -> float:
+    start = time.perf_counter()
+    subprocess.run([PYTHON, "-c", "pass"], check=True)
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    main()
