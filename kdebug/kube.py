@@ -1,13 +1,18 @@
-"""ADAPTER: the only module that imports `kubernetes`.
+"""ADAPTER: the only module that talks to the Kubernetes API (and the only one importing `kubernetes`).
 
-Every HTTP request goes through `KubeClient.request`, which sends JSON bodies through the
-kubernetes package's ApiClient (so kubeconfig auth, TLS and exec plugins behave as in kubectl),
-returns plain dicts and turns failures into kdebug errors. Tokens and passwords never reach a
-message: errors name the server URL, the verb and the path only.
+Every HTTP request goes through `KubeClient._send`: JSON bodies over one urllib3 connection pool,
+plain dicts back, failures turned into kdebug errors. Tokens and passwords never reach a message:
+errors name the server URL, the verb and the path only.
+
+Credentials come from kdebug.kubeconfig when the kubeconfig is static (a token, a client certificate
+or a basic-auth pair: no code to run), which keeps `import kubernetes` (about 0.3 s) off the common
+path; anything else (exec plugins, auth providers, in-cluster config) is loaded by the official
+`kubernetes` package, whose tokens are refreshed before each request.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import ssl
@@ -17,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from kdebug import __version__
 from kdebug.errors import (
     ApiError,
     KdebugError,
@@ -27,6 +33,7 @@ from kdebug.errors import (
 )
 
 IN_CLUSTER_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+USER_AGENT = f"kdebug/{__version__}"
 RETRY_STATUSES = {409, 429, 500, 502, 503, 504}
 MAX_ATTEMPTS = 4
 CONNECT_TIMEOUT_S = 10.0
@@ -41,13 +48,57 @@ class ClusterConfig:
     context: str
 
 
+@dataclass
+class Transport:
+    """How to reach and authenticate to one API server; `auth_headers` is called for every request."""
+
+    server: str
+    verify: bool
+    ca_file: str | None
+    cert_file: str | None
+    key_file: str | None
+    tls_server_name: str | None
+    auth_headers: Callable[[], dict[str, str]]
+
+    def ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.ca_file) if self.verify else _insecure_context()
+        if self.cert_file:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+
+def _insecure_context() -> ssl.SSLContext:
+    # the kubeconfig asked for insecure-skip-tls-verify
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class KubeClient:
     """Plain-dict access to one API server."""
 
-    def __init__(self, api_client: Any, cluster: ClusterConfig, sleep: Callable[[float], None] = time.sleep):
-        self.api_client = api_client
+    def __init__(
+        self,
+        transport: Transport,
+        cluster: ClusterConfig,
+        sleep: Callable[[float], None] = time.sleep,
+        pool_size: int = 4,
+    ):
+        import urllib3
+
+        self.transport = transport
         self.cluster = cluster
         self.sleep = sleep
+        pool_options: dict[str, Any] = {"maxsize": max(1, pool_size), "block": False}
+        if not transport.verify:
+            # the kubeconfig asked for insecure-skip-tls-verify: one warning per request would bury the output
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        if transport.server.startswith("https"):
+            pool_options["ssl_context"] = transport.ssl_context()
+            if transport.tls_server_name:
+                pool_options["server_hostname"] = transport.tls_server_name
+        self._pool = urllib3.PoolManager(num_pools=4, **pool_options)
 
     @property
     def server(self) -> str:
@@ -69,33 +120,41 @@ class KubeClient:
         timeout: float | tuple[float, float] | None,
     ) -> Any:
         """One request, with bounded retries on 409/429/5xx; returns the unread urllib3 response."""
-        from kubernetes.client.exceptions import ApiException
+        import urllib3
 
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        data = None
         if body is not None:
             headers["Content-Type"] = content_type or "application/json"
-        query_params = [(key, value) for key, value in (query or {}).items() if value is not None]
+            data = json.dumps(body).encode("utf-8")
+        url = self.cluster.server.rstrip("/") + path
+        pairs = [(key, value) for key, value in (query or {}).items() if value is not None]
+        if pairs:
+            url += "?" + urlencode(pairs)
+        connect_s, read_s = timeout if isinstance(timeout, tuple) else (CONNECT_TIMEOUT_S, timeout or 60.0)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                return self.api_client.call_api(
-                    path,
+                response = self._pool.request(
                     method,
-                    query_params=query_params,
-                    header_params=headers,
-                    body=body,
-                    auth_settings=["BearerToken"],
-                    _preload_content=False,
-                    _request_timeout=timeout if timeout is not None else (CONNECT_TIMEOUT_S, 60.0),
+                    url,
+                    body=data,
+                    headers={**headers, **self.transport.auth_headers()},
+                    preload_content=False,
+                    retries=False,
+                    redirect=False,
+                    timeout=urllib3.Timeout(connect=connect_s, read=read_s),
                 )
-            except ApiException as exc:
-                if exc.status in RETRY_STATUSES and attempt < MAX_ATTEMPTS:
-                    self.sleep(_backoff_seconds(attempt, exc.headers))
-                    continue
-                raise self._error_from_api_exception(exc, method, path) from None
+            except KdebugError:
+                raise
             except Exception as exc:  # urllib3 / socket / ssl failures
-                if isinstance(exc, KdebugError):
-                    raise
                 raise self._unreachable(exc) from None
+            if response.status < 400:
+                return response
+            text = _read_text(response)
+            if response.status in RETRY_STATUSES and attempt < MAX_ATTEMPTS:
+                self.sleep(_backoff_seconds(attempt, response.headers))
+                continue
+            raise error_from_response(response.status, text, method, path, self.server)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def request(
@@ -113,6 +172,8 @@ class KubeClient:
             data = response.data
         except Exception as exc:
             raise self._unreachable(exc) from None
+        finally:
+            response.release_conn()
         if not data:
             return {}
         try:
@@ -170,12 +231,13 @@ class KubeClient:
         """A connected websocket-client WebSocket using the ApiClient's server, TLS files and token."""
         import websocket
 
-        cfg = self.api_client.configuration
-        auth_headers: dict[str, str] = {}
-        self.api_client.update_params_for_auth(auth_headers, [], ["BearerToken"])
-        headers = [f"{key}: {value}" for key, value in auth_headers.items()]
-        url = _websocket_url(cfg.host, path, query)
-        ws = websocket.WebSocket(sslopt=_ssl_options(cfg), skip_utf8_validation=True, enable_multithread=True)
+        transport = self.transport
+        headers = [f"{key}: {value}" for key, value in transport.auth_headers().items()]
+        headers.append(f"User-Agent: {USER_AGENT}")
+        url = _websocket_url(transport.server, path, query)
+        ws = websocket.WebSocket(
+            sslopt=_ssl_options(transport), skip_utf8_validation=True, enable_multithread=True
+        )
         try:
             ws.connect(url, header=headers, subprotocols=list(subprotocols), timeout=CONNECT_TIMEOUT_S)
         except websocket.WebSocketBadStatusException as exc:
@@ -189,12 +251,6 @@ class KubeClient:
 
     def _unreachable(self, exc: BaseException) -> UnreachableError:
         return UnreachableError(f"cannot reach the cluster at {self.server}: {_short_reason(exc)}")
-
-    def _error_from_api_exception(self, exc: Any, method: str, path: str) -> KdebugError:
-        if exc.status == 0:  # TLS failure wrapped by the client
-            return UnreachableError(f"cannot reach the cluster at {self.server}: TLS handshake failed")
-        body = exc.body if isinstance(exc.body, str) else (exc.body or b"").decode("utf-8", "replace")
-        return error_from_response(exc.status, body, method, path, self.server)
 
     def _error_from_websocket(self, exc: Any, path: str) -> KdebugError:
         body = exc.resp_body.decode("utf-8", "replace") if getattr(exc, "resp_body", None) else ""
@@ -272,82 +328,126 @@ def _websocket_url(host: str, path: str, query: list[tuple[str, str]]) -> str:
     return f"{base}{path}?{urlencode(query)}" if query else f"{base}{path}"
 
 
-def _ssl_options(cfg: Any) -> dict[str, Any]:
-    if not cfg.verify_ssl:
-        options: dict[str, Any] = {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
-    else:
-        import certifi
-
-        options = {"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": cfg.ssl_ca_cert or certifi.where()}
-        if cfg.assert_hostname is not None:
-            options["check_hostname"] = cfg.assert_hostname
-    if cfg.cert_file:
-        options["certfile"] = cfg.cert_file
-    if cfg.key_file:
-        options["keyfile"] = cfg.key_file
-    if getattr(cfg, "tls_server_name", None):
-        options["server_hostname"] = cfg.tls_server_name
+def _ssl_options(transport: Transport) -> dict[str, Any]:
+    """websocket-client's TLS options: the same context as the HTTP pool."""
+    options: dict[str, Any] = {"context": transport.ssl_context()}
+    if not transport.verify:
+        options.update(cert_reqs=ssl.CERT_NONE, check_hostname=False)
+    if transport.tls_server_name:
+        options["server_hostname"] = transport.tls_server_name
     return options
+
+
+def _read_text(response: Any) -> str:
+    try:
+        return response.data.decode("utf-8", "replace")
+    except Exception:
+        return ""
+    finally:
+        response.release_conn()
 
 
 # -- configuration ---------------------------------------------------------------------------
 
 
 def connect(
-    kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    namespace: str | None = None,
+    pool_size: int = 4,
 ) -> KubeClient:
-    """A KubeClient from --kubeconfig/KUBECONFIG (merged) or ~/.kube/config, else in-cluster config."""
+    """A KubeClient from --kubeconfig/KUBECONFIG (merged) or ~/.kube/config, else in-cluster config.
+
+    `pool_size`: connections kept per server (raise it for concurrent callers such as `kdebug run`).
+    """
+    from kdebug import kubeconfig as kc
+
+    paths = kc.kubeconfig_paths(kubeconfig)
+    explicit = bool(kubeconfig or os.environ.get("KUBECONFIG"))
+    existing = [p for p in paths if p.exists()]
+    if explicit and not existing:
+        raise UsageError(f"kubeconfig {os.pathsep.join(map(str, paths))} does not exist")
+    if not existing:
+        if os.environ.get("KUBERNETES_SERVICE_HOST"):
+            transport = _transport_from_kubernetes(None, None)
+            cluster = ClusterConfig(transport.server, namespace or _in_cluster_namespace(), "in-cluster")
+            return KubeClient(transport, cluster, pool_size=pool_size)
+        raise UsageError(
+            "no kubeconfig found (~/.kube/config) and not running in a cluster",
+            hint="pass --kubeconfig FILE, set KUBECONFIG, or try `kdebug demo`",
+        )
+    merged = kc.load_merged(existing)
+    context_name, context_data = kc.chosen_context(merged, context)
+    if not context_name:
+        raise UsageError("kubeconfig has no current context", hint="pass --context NAME")
+    credentials = kc.static_credentials(merged, context)
+    if credentials is not None:
+        transport = _transport_from_static(credentials)
+    else:
+        transport = _transport_from_kubernetes(os.pathsep.join(map(str, existing)), context)
+    cluster = ClusterConfig(
+        server=transport.server,
+        namespace=namespace or context_data.get("namespace") or "default",
+        context=context_name,
+    )
+    return KubeClient(transport, cluster, pool_size=pool_size)
+
+
+def _transport_from_static(credentials: Any) -> Transport:
+    headers: dict[str, str] = {}
+    if credentials.token:
+        headers["Authorization"] = f"Bearer {credentials.token}"
+    elif credentials.basic:
+        user, password = credentials.basic
+        raw = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        headers["Authorization"] = f"Basic {raw}"
+    return Transport(
+        server=credentials.server,
+        verify=credentials.verify,
+        ca_file=credentials.ca_file,
+        cert_file=credentials.cert_file,
+        key_file=credentials.key_file,
+        tls_server_name=credentials.tls_server_name,
+        auth_headers=lambda: headers,
+    )
+
+
+def _transport_from_kubernetes(config_file: str | None, context: str | None) -> Transport:
+    """The official loader, for exec plugins, auth providers and in-cluster config."""
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
-    config_file = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-    has_file = bool(kubeconfig or os.environ.get("KUBECONFIG")) or os.path.exists(config_file)
     cfg = client.Configuration()
     try:
-        if has_file:
-            _require_files(config_file)
-            config.load_kube_config(config_file=config_file, context=context, client_configuration=cfg)
-            context_name, context_namespace = _context_namespace(config_file, context)
-        elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+        if config_file is None:
             config.load_incluster_config(client_configuration=cfg)
-            context_name, context_namespace = "in-cluster", _in_cluster_namespace()
         else:
-            raise UsageError(
-                "no kubeconfig found (~/.kube/config) and not running in a cluster",
-                hint="pass --kubeconfig FILE, set KUBECONFIG, or try `kdebug demo`",
-            )
+            config.load_kube_config(config_file=config_file, context=context, client_configuration=cfg)
     except ConfigException as exc:
         raise UsageError(f"kubeconfig: {_first_line(str(exc))}") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"kubeconfig {config_file}: {_first_line(str(exc))}") from None
-    cfg.retries = False  # kdebug retries itself, only where it is safe (see KubeClient._send)
-    if not cfg.verify_ssl:
-        import urllib3
 
-        # the kubeconfig asked for insecure-skip-tls-verify: one warning per request would bury the output
-        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-    cluster = ClusterConfig(server=cfg.host, namespace=namespace or context_namespace, context=context_name)
-    return KubeClient(client.ApiClient(cfg), cluster)
+    def auth_headers() -> dict[str, str]:
+        if cfg.refresh_api_key_hook is not None:  # exec plugins and auth providers renew tokens here
+            cfg.refresh_api_key_hook(cfg)
+        settings = cfg.auth_settings()
+        bearer = settings.get("BearerToken") or {}
+        if bearer.get("value"):
+            return {"Authorization": bearer["value"]}
+        if cfg.username and cfg.password:
+            return {"Authorization": cfg.get_basic_auth_token()}
+        return {}
 
-
-def _require_files(config_file: str) -> None:
-    paths = [p for p in config_file.split(os.pathsep) if p]
-    if not any(os.path.exists(os.path.expanduser(p)) for p in paths):
-        raise UsageError(f"kubeconfig {config_file} does not exist")
-
-
-def _context_namespace(config_file: str, context: str | None) -> tuple[str, str]:
-    from kubernetes import config
-
-    contexts, current = config.list_kube_config_contexts(config_file)
-    chosen = current
-    if context:
-        chosen = next((c for c in contexts if c.get("name") == context), None)
-        if chosen is None:
-            names = ", ".join(c.get("name", "") for c in contexts)
-            raise UsageError(f"context {context!r} not found in kubeconfig (contexts: {names})")
-    chosen = chosen or {}
-    return chosen.get("name", ""), (chosen.get("context") or {}).get("namespace") or "default"
+    return Transport(
+        server=cfg.host,
+        verify=bool(cfg.verify_ssl),
+        ca_file=cfg.ssl_ca_cert,
+        cert_file=cfg.cert_file,
+        key_file=cfg.key_file,
+        tls_server_name=getattr(cfg, "tls_server_name", None),
+        auth_headers=auth_headers,
+    )
 
 
 def _in_cluster_namespace() -> str:

@@ -183,8 +183,11 @@ class Runner:
         from kdebug import kube
 
         self._check_before_cluster(request)
-        client = (self.connect or kube.connect)(request.kubeconfig, request.context, request.namespace)
-        _widen_connection_pool(client, request.parallel)
+        if self.connect is not None:
+            client = self.connect(request.kubeconfig, request.context, request.namespace)
+        else:  # one pooled connection per worker, or each would reopen TLS
+            pool = request.parallel + 4
+            client = kube.connect(request.kubeconfig, request.context, request.namespace, pool_size=pool)
         namespace = request.namespace or client.namespace
         return client, resolve_pods(client, namespace, request)
 
@@ -422,20 +425,6 @@ class Runner:
         with self._lock:
             self._namespace_labels[namespace] = labels
         return labels
-
-
-def _widen_connection_pool(client: Any, parallel: int) -> None:
-    """Keep one pooled connection per worker: the client's default pool (4) would reopen TLS each time."""
-    api_client = getattr(client, "api_client", None)
-    rest_client = getattr(api_client, "rest_client", None)
-    if rest_client is None:
-        return
-    configuration = api_client.configuration
-    wanted = parallel + 4
-    if (configuration.connection_pool_maxsize or 0) >= wanted:
-        return
-    configuration.connection_pool_maxsize = wanted
-    api_client.rest_client = type(rest_client)(configuration)
 
 
 # -- runbooks ----------------------------------------------------------------------------------

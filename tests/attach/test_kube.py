@@ -176,7 +176,9 @@ def test_requests_carry_bearer_token_and_return_dicts(tmp_path, server):
     path = tmp_path / "config"
     write_kubeconfig(path, api.url)
     assert kube.connect(str(path)).get("/api/v1/namespaces/team-a/pods/web")["metadata"]["name"] == "web"
-    assert api.seen[0][2]["authorization"] == "Bearer s3cr3t-token"
+    headers = {name.lower(): value for name, value in api.seen[0][2].items()}  # names are case-insensitive
+    assert headers["authorization"] == "Bearer s3cr3t-token"
+    assert headers["user-agent"].startswith("kdebug/")
 
 
 def test_patch_sends_strategic_merge_content_type(tmp_path, server):

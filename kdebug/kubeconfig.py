@@ -1,0 +1,194 @@
+"""Reads kubeconfig files: the merged view kubectl uses, and the static credentials kdebug can use directly.
+
+kubectl's merge rules: with several files in KUBECONFIG, the first file that names a cluster, user or
+context wins, and the first `current-context` set wins. Relative file paths resolve against the file
+that holds them.
+
+`static_credentials` covers the kubeconfigs that need no code to authenticate (a server, a CA, and a
+token, a client certificate or a basic-auth pair). Anything else (exec plugins, auth providers,
+impersonation, proxies) returns None and kube.py loads it with the official `kubernetes` package,
+which costs about 0.3 s of imports that a static kubeconfig does not need.
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kdebug.errors import UsageError
+
+STATIC_CLUSTER_KEYS = {
+    "server",
+    "certificate-authority",
+    "certificate-authority-data",
+    "insecure-skip-tls-verify",
+    "tls-server-name",
+    "extensions",
+    "disable-compression",
+}
+STATIC_USER_KEYS = {
+    "token",
+    "tokenFile",
+    "client-certificate",
+    "client-certificate-data",
+    "client-key",
+    "client-key-data",
+    "username",
+    "password",
+    "extensions",
+}
+
+
+@dataclass
+class Entry:
+    """One named cluster/user/context and the directory of the file it came from."""
+
+    data: dict[str, Any]
+    base_dir: Path
+
+
+@dataclass
+class MergedConfig:
+    current_context: str | None = None
+    clusters: dict[str, Entry] = field(default_factory=dict)
+    users: dict[str, Entry] = field(default_factory=dict)
+    contexts: dict[str, Entry] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StaticCredentials:
+    """What a request needs; the token and password stay out of repr (they must never be printed)."""
+
+    server: str
+    verify: bool
+    ca_file: str | None
+    cert_file: str | None
+    key_file: str | None
+    tls_server_name: str | None
+    token: str | None = field(default=None, repr=False)
+    basic: tuple[str, str] | None = field(default=None, repr=False)
+
+
+def kubeconfig_paths(explicit: str | None) -> list[Path]:
+    raw = explicit or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+    return [Path(p).expanduser() for p in raw.split(os.pathsep) if p]
+
+
+def load_merged(paths: list[Path]) -> MergedConfig:
+    import yaml
+
+    merged = MergedConfig()
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise UsageError(f"kubeconfig {path}: {exc.strerror}") from None
+        try:
+            doc = yaml.safe_load(text) or {}
+        except yaml.YAMLError:
+            raise UsageError(f"kubeconfig {path}: not valid YAML") from None
+        if not isinstance(doc, dict):
+            raise UsageError(f"kubeconfig {path}: expected a mapping at the top level")
+        base = path.parent
+        merged.current_context = merged.current_context or doc.get("current-context") or None
+        for section, inner, target in (
+            ("clusters", "cluster", merged.clusters),
+            ("users", "user", merged.users),
+            ("contexts", "context", merged.contexts),
+        ):
+            for item in doc.get(section) or []:
+                if isinstance(item, dict) and item.get("name") and item["name"] not in target:
+                    target[item["name"]] = Entry(item.get(inner) or {}, base)
+    return merged
+
+
+def chosen_context(merged: MergedConfig, context: str | None) -> tuple[str, dict[str, Any]]:
+    """(name, context dict) of --context or the current context."""
+    name = context or merged.current_context
+    if context and context not in merged.contexts:
+        names = ", ".join(sorted(merged.contexts)) or "none"
+        raise UsageError(f"context {context!r} not found in kubeconfig (contexts: {names})")
+    if not name or name not in merged.contexts:
+        return name or "", {}
+    return name, merged.contexts[name].data
+
+
+def static_credentials(merged: MergedConfig, context: str | None) -> StaticCredentials | None:
+    """Credentials for the chosen context when they are static; None when the official loader must decide."""
+    _name, ctx = chosen_context(merged, context)
+    cluster = merged.clusters.get(ctx.get("cluster", ""))
+    user = merged.users.get(ctx.get("user", ""), Entry({}, Path(".")))
+    if cluster is None or not cluster.data.get("server"):
+        return None
+    if set(cluster.data) - STATIC_CLUSTER_KEYS or set(user.data) - STATIC_USER_KEYS:
+        return None
+    verify = not cluster.data.get("insecure-skip-tls-verify", False)
+    token = user.data.get("token") or _read_token_file(user)
+    basic = None
+    if user.data.get("username") and user.data.get("password"):
+        basic = (str(user.data["username"]), str(user.data["password"]))
+    return StaticCredentials(
+        server=str(cluster.data["server"]).rstrip("/"),
+        verify=verify,
+        ca_file=_file_or_data(cluster, "certificate-authority") if verify else None,
+        cert_file=_file_or_data(user, "client-certificate"),
+        key_file=_file_or_data(user, "client-key"),
+        tls_server_name=cluster.data.get("tls-server-name"),
+        token=str(token) if token else None,
+        basic=basic,
+    )
+
+
+def _read_token_file(user: Entry) -> str | None:
+    path = user.data.get("tokenFile")
+    if not path:
+        return None
+    try:
+        return _resolve(user, path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise UsageError(f"kubeconfig tokenFile {path}: {exc.strerror}") from None
+
+
+def _resolve(entry: Entry, path: str) -> Path:
+    candidate = Path(path).expanduser()
+    return candidate if candidate.is_absolute() else entry.base_dir / candidate
+
+
+def _file_or_data(entry: Entry, key: str) -> str | None:
+    """A path for `key` or `key-data` (decoded into a private temporary file, as ssl needs files)."""
+    data = entry.data.get(f"{key}-data")
+    if data:
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except ValueError:
+            raise UsageError(f"kubeconfig: {key}-data is not valid base64") from None
+        return _private_file(raw)
+    path = entry.data.get(key)
+    if not path:
+        return None
+    resolved = _resolve(entry, path)
+    if not resolved.exists():
+        raise UsageError(f"kubeconfig: {key} {resolved} does not exist")
+    return str(resolved)
+
+
+_private_dir: str | None = None
+
+
+def _private_file(data: bytes) -> str:
+    global _private_dir
+    if _private_dir is None:
+        _private_dir = tempfile.mkdtemp(prefix="kdebug-tls-")  # mode 0700
+        atexit.register(shutil.rmtree, _private_dir, True)
+    fd, path = tempfile.mkstemp(dir=_private_dir)  # mode 0600: it may hold a private key
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    return path
