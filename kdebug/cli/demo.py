@@ -160,18 +160,21 @@ def _wait_until_running(emu: Any) -> None:
         raise StartFailedError("the demo pods did not reach Running") from None
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so every `finally` (emulator, registry, containers) runs."""
+
+
+def _raise_terminated(*_: object) -> None:
+    raise _Terminated
+
+
 def _serve_until_signalled(emu: Any) -> None:
     """Block until SIGINT or SIGTERM; the emulator runs in its own thread meanwhile."""
-    stop = threading.Event()
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, lambda *_: stop.set())
     try:
-        while not stop.wait(timeout=3600):
-            pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        while True:
+            threading.Event().wait(timeout=3600)
+    except (KeyboardInterrupt, _Terminated):
+        return
 
 
 def _serve(emu: Any, kubeconfig: Path, extensions: dict[str, Any] | None) -> int:
@@ -234,17 +237,29 @@ def register(app: typer.Typer) -> None:
 
         if not 0 <= port <= 65535:
             raise UsageError(f"--port must be between 0 and 65535, not {port}")
-        chosen = _choose_runtime(runtime)
-        registry = DemoRegistry()
-        registry.start(runnable=chosen == "podman")
+        # SIGTERM from here on unwinds like Ctrl-C, so nothing the demo started outlives it, even when
+        # the signal comes while the cluster is still starting
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
         try:
-            emu = _start_emulator(port, registry, chosen)
-            try:
-                _wait_until_running(emu)
-                if write_kubeconfig is not None:
-                    return _serve(emu, write_kubeconfig, registry.kubeconfig_extensions)
-                return _attach_now(emu, registry.kubeconfig_extensions)
-            finally:
-                emu.stop()
+            return _run_demo(runtime, port, write_kubeconfig)
+        except _Terminated:
+            return 0
         finally:
-            registry.stop()
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run_demo(runtime: str, port: int, write_kubeconfig: Path | None) -> int:
+    chosen = _choose_runtime(runtime)
+    registry = DemoRegistry()
+    registry.start(runnable=chosen == "podman")
+    try:
+        emu = _start_emulator(port, registry, chosen)
+        try:
+            _wait_until_running(emu)
+            if write_kubeconfig is not None:
+                return _serve(emu, write_kubeconfig, registry.kubeconfig_extensions)
+            return _attach_now(emu, registry.kubeconfig_extensions)
+        finally:
+            emu.stop()
+    finally:
+        registry.stop()
