@@ -1,6 +1,9 @@
 """Time `kdebug attach POD -- true` next to `kubectl debug POD ... -i -- true` against one emulator.
 
-Usage: .venv/bin/python benchmarks/bench_attach.py [RUNS] [KUBECTL]
+Usage: .venv/bin/python benchmarks/bench_attach.py [RUNS] [KUBECTL] [RUNTIME]
+
+RUNTIME is the emulator's: `process` (default; containers start in about 50 ms, so fixed client
+costs dominate) or `podman` (real containers, whose start dominates as on a real cluster).
 
 Both tools run as subprocesses, interleaved so they share the machine's noise, against the same
 emulator (TLS, admin token). Each run adds one ephemeral container to pod `web`, waits for it with a
@@ -57,7 +60,8 @@ def main() -> None:
 
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 10
     kubectl = sys.argv[2] if len(sys.argv) > 2 else "/usr/bin/kubectl"
-    with Emulator(demo=True) as emu, tempfile.TemporaryDirectory() as tmp:
+    runtime = sys.argv[3] if len(sys.argv) > 3 else "process"
+    with Emulator(demo=True, runtime=runtime) as emu, tempfile.TemporaryDirectory() as tmp:
         kubeconfig = Path(tmp) / "kubeconfig"
         emu.write_kubeconfig(kubeconfig, namespace="demo")
         emu.wait_for(lambda: "running" in str((emu.get("pods", "demo", "web") or {}).get("status")), 15)
@@ -76,22 +80,28 @@ def main() -> None:
             ],
         }
         samples: dict[str, list[float]] = {name: [] for name in commands}
-        for command in commands.values():  # warm-up: page cache, .pyc files
+        for command in commands.values():  # warm-up: page cache, .pyc files, image pulls
             timed(command, env)
+        requests: dict[str, list[int]] = {name: [] for name in commands}
         for _ in range(runs):
             for name, command in commands.items():
+                before = len(emu.requests)
                 samples[name].append(timed(command, env))
+                requests[name].append(len(emu.requests) - before)
     medians = {name: statistics.median(values) for name, values in samples.items()}
-    print(f"runs: {runs} each, kubectl: {kubectl}")
+    print(f"runs: {runs} each, kubectl: {kubectl}, emulator runtime: {runtime}")
+    for name, counts in requests.items():
+        print(f"{name:8s} API requests per run (median): {statistics.median(counts):.0f}")
     for name, value in medians.items():
         print(f"{name:8s} median {value * 1000:7.1f} ms  (min {min(samples[name]) * 1000:.1f} ms)")
     print(f"ratio kdebug/kubectl: {medians['kdebug'] / medians['kubectl']:.2f}")
     print("fixed client-side costs in kdebug (median of 5, minus `python -c pass`):")
     for label, statement in (
         ("python -c pass (absolute)", "pass"),
-        ("import kdebug.cli.main (typer, click)", "import kdebug.cli.main"),
-        ("import kubernetes ApiClient + config", "import kubernetes.client.api_client, kubernetes.config"),
+        ("import kdebug.cli.main (typer, click, rich)", "import kdebug.cli.main"),
+        ("import the attach path (urllib3, yaml, ...)", "import kdebug.debugger, kdebug.kube, urllib3, yaml"),
         ("import websocket-client", "import websocket"),
+        ("(not imported for static kubeconfigs) kubernetes", "import kubernetes.client, kubernetes.config"),
     ):
         cost = import_cost(statement) if statement != "pass" else import_cost("pass") + _python_start()
         print(f"  {label:40s} {cost * 1000:7.1f} ms")

@@ -45,22 +45,18 @@ from kdebug.emulator.runtime import (
     Proc,
     container_not_found,
     log_waiting_error,
+    read_client_frames,
     restarts,
 )
 from kdebug.emulator.streams import (
-    CLOSE,
-    RESIZE,
     STDERR,
-    STDIN,
     STDOUT,
-    V5,
     ChannelSession,
     StreamOptions,
     StreamRequestError,
     attach_exit_status,
     exec_exit_status,
     negotiate,
-    parse_resize,
     parse_stream_options,
     query_bool,
     status_response,
@@ -936,7 +932,7 @@ class PodmanRuntime:
             self._forward(session, queue, options, lambda: final(proc.exited.result()))
         )
         try:
-            await self._read_client(session, proc, options)
+            await read_client_frames(session, proc, options)
         finally:
             if proc.running:  # the client went away: end podman's client, never the container
                 await proc.terminate(1.0)
@@ -961,23 +957,6 @@ class PodmanRuntime:
                 channel == STDERR and (options.stderr or options.tty)
             ):
                 await session.send(STDOUT if options.tty else channel, data)
-
-    @staticmethod
-    async def _read_client(session: ChannelSession, proc: Proc, options: StreamOptions) -> None:
-        async for channel, payload in session.frames():
-            if channel == STDIN and options.stdin:
-                await proc.write_stdin(payload)
-            elif channel == RESIZE:
-                size = parse_resize(payload)
-                if size is not None:
-                    proc.resize(*size)
-            elif (
-                channel == CLOSE
-                and session.protocol == V5
-                and payload[:1] == bytes([STDIN])
-                and options.stdin
-            ):
-                proc.close_stdin()
 
     async def handle_log(
         self, request: web.Request, pod: dict[str, Any], container: str

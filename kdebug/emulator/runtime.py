@@ -617,6 +617,19 @@ def log_waiting_error(container: str, pod: str, reason: str) -> dict[str, Any]:
     )
 
 
+async def read_client_frames(session: ChannelSession, proc: Proc, options: StreamOptions) -> None:
+    """Client -> process: stdin, resizes, and v5's close of stdin (shared by both runtimes)."""
+    async for channel, payload in session.frames():
+        if channel == STDIN and options.stdin:
+            await proc.write_stdin(payload)
+        elif channel == RESIZE:
+            size = parse_resize(payload)
+            if size is not None:
+                proc.resize(*size)
+        elif channel == CLOSE and session.protocol == V5 and payload[:1] == bytes([STDIN]) and options.stdin:
+            proc.close_stdin()
+
+
 class ProcessRuntime:
     name = "process"
 
@@ -860,7 +873,7 @@ class ProcessRuntime:
 
         forward = asyncio.create_task(self._forward(session, queue, options, final_status))
         try:
-            await self._read_client(session, instance.proc, options)
+            await read_client_frames(session, instance.proc, options)
         finally:
             instance.subscribers.discard(queue)
             if not forward.done():
@@ -886,22 +899,6 @@ class ProcessRuntime:
             channel, data = item
             if (channel == STDOUT and options.stdout) or (channel == STDERR and options.stderr):
                 await session.send(channel, data)
-
-    async def _read_client(self, session: ChannelSession, proc: Proc, options: StreamOptions) -> None:
-        async for channel, payload in session.frames():
-            if channel == STDIN and options.stdin:
-                await proc.write_stdin(payload)
-            elif channel == RESIZE:
-                size = parse_resize(payload)
-                if size is not None:
-                    proc.resize(*size)
-            elif (
-                channel == CLOSE
-                and session.protocol == V5
-                and payload[:1] == bytes([STDIN])
-                and options.stdin
-            ):
-                proc.close_stdin()
 
     async def handle_exec(
         self, request: web.Request, pod: dict[str, Any], container: str
@@ -940,7 +937,7 @@ class ProcessRuntime:
             )
         )
         try:
-            await self._read_client(session, proc, options)
+            await read_client_frames(session, proc, options)
         finally:
             if proc.running:  # the client went away: an exec'd process ends with its session
                 await proc.terminate(self.kill_grace)
