@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from aiohttp import web
@@ -48,6 +48,7 @@ MAX_BODY = 3 * 1024 * 1024  # kube-apiserver's limit for JSON request bodies
 NODE_NAME = "kdebug-node"
 POD_IP = "127.0.0.1"
 DEFAULT_WATCH_TIMEOUT = 1800
+CLIENT_CHECK_SECONDS = 0.5  # how often an idle watch checks that its client is still there
 JSON = "application/json"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 _OPEN_PATHS = {"/version", "/healthz", "/readyz", "/livez"}  # system:public-info-viewer
@@ -78,6 +79,8 @@ def warning_header(text: str) -> str:
 
 API_KEY: web.AppKey[ApiServer] = web.AppKey("api")
 USER_KEY: web.RequestKey[authz.User] = web.RequestKey("user")
+# labels of the object a request carried (create) or targeted (by name), for the request log
+LABELS_KEY: web.RequestKey[dict[str, str] | None] = web.RequestKey("labels")
 
 
 # --- routing --------------------------------------------------------------------------------------
@@ -125,11 +128,18 @@ def parse_route(path: str) -> Route | None:
 
 
 def verb_for(method: str, route: Route, watch: bool) -> str | None:
-    if route.subresource in ("attach", "exec"):
-        return "create"
+    if route.subresource in ("attach", "exec"):  # SPDY POSTs create; websocket GETs get (and see below)
+        return {"GET": "get", "POST": "create"}.get(method)
     if route.name:
         return {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method)
     return {"GET": "watch" if watch else "list", "POST": "create"}.get(method)
+
+
+def extra_verbs(request: web.Request, route: Route) -> tuple[str, ...]:
+    """AuthorizePodWebsocketUpgradeCreatePermission (on by default since 1.35): a GET of pods/attach or
+    pods/exec (the websocket upgrade) is authorized as `get` and then also needs `create`, which the SPDY
+    POST always needed, so that read-only roles cannot open a shell."""
+    return ("create",) if route.subresource in ("attach", "exec") and request.method == "GET" else ()
 
 
 def _is_watch(query: Any) -> bool:
@@ -904,17 +914,18 @@ class Handlers:
         if verb is None or (verb not in allowed and not (verb == "watch" and "watch" in res.verbs)):
             raise StatusError(status.method_not_allowed())
         user: authz.User = request[USER_KEY]
-        self.api.authorize(
-            user,
-            authz.Attributes(
-                verb=verb,
-                resource=res.name,
-                subresource=route.subresource,
-                namespace=route.namespace,
-                group=res.group,
-                name=route.name,
-            ),
-        )
+        for needed in (verb, *extra_verbs(request, route)):
+            self.api.authorize(
+                user,
+                authz.Attributes(
+                    verb=needed,
+                    resource=res.name,
+                    subresource=route.subresource,
+                    namespace=route.namespace,
+                    group=res.group,
+                    name=route.name,
+                ),
+            )
         if verb == "list":
             return self.list_objects(request, route)
         if verb == "watch":
@@ -926,6 +937,7 @@ class Handlers:
         current = self.api.store.get(res.name, route.namespace, route.name)
         if current is None:
             raise StatusError(status.not_found(res.name, route.name, res.group))
+        request[LABELS_KEY] = dict(current["metadata"].get("labels") or {})
         if verb == "get":
             return self.render_one(request, route, current)
         if verb == "delete":
@@ -1022,6 +1034,11 @@ class Handlers:
                     obj = tables.build_table(
                         res.name, [obj], self.api.clock(), obj["metadata"]["resourceVersion"]
                     )
+                # Writes that fit the buffer never yield, so a long backlog would go on writing to a
+                # connection already lost (asyncio warns for each): let the loop report the loss first.
+                await asyncio.sleep(0)
+                if client_gone(request):
+                    raise ConnectionResetError("the watch client left")
                 await response.write(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
 
             try:
@@ -1040,8 +1057,12 @@ class Handlers:
                             await send("BOOKMARK", self._bookmark(res))
                         break
                     try:
-                        event = await asyncio.wait_for(watcher.queue.get(), timeout=remaining)
+                        event = await asyncio.wait_for(
+                            watcher.queue.get(), timeout=min(remaining, CLIENT_CHECK_SECONDS)
+                        )
                     except TimeoutError:
+                        if client_gone(request):  # a quiet watch notices a client that left, too
+                            break
                         continue
                     if event is None:  # the server is stopping
                         break
@@ -1082,6 +1103,7 @@ class Handlers:
             )
         warnings = field_warnings(request, res.name, obj)
         meta = obj.setdefault("metadata", {})
+        request[LABELS_KEY] = dict(meta.get("labels") or {})
         for key in ("uid", "resourceVersion", "creationTimestamp", "generation", "deletionTimestamp"):
             meta.pop(key, None)
         obj.pop("status", None)
@@ -1359,6 +1381,24 @@ class Handlers:
         return web.json_response(authz.access_review_response(body, reviewer), status=201)
 
 
+def client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def _log_entry(request: web.Request, user_name: str, code: int) -> dict[str, Any]:
+    return {
+        "method": request.method,
+        "path": request.path,
+        "query": request.query_string,
+        "user": user_name,
+        "user_agent": request.headers.get("User-Agent", ""),
+        "code": code,
+        "content_type": request.headers.get("Content-Type", ""),
+        "labels": request.get(LABELS_KEY),
+    }
+
+
 @web.middleware
 async def request_middleware(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
     api: ApiServer = request.app[API_KEY]
@@ -1389,23 +1429,23 @@ async def request_middleware(request: web.Request, handler: Callable[..., Any]) 
             else status.status(exc.status, reason, exc.reason or "bad request")
         )
         return _status_response(body)
-    except (ConnectionError, asyncio.CancelledError):
+    except asyncio.CancelledError:
         code = 499
         raise
+    except ConnectionError as exc:
+        if not client_gone(request):
+            log.exception("internal error answering %s %s", request.method, request.path)
+            return _status_response(status.internal_error(type(exc).__name__))
+        # The client went away (a watch, stream or upload it left): normal, not an error. aiohttp would log
+        # any exception escaping here with a traceback; a response nobody reads ends the request quietly.
+        code = 499
+        log.debug("client left %s %s: %s", request.method, request.path, exc)
+        return web.Response(status=499)
     except Exception as exc:
         log.exception("internal error answering %s %s", request.method, request.path)
         return _status_response(status.internal_error(type(exc).__name__))
     finally:
-        api.requests.add(
-            {
-                "method": request.method,
-                "path": request.path,
-                "query": request.query_string,
-                "user": user_name,
-                "code": code,
-                "content_type": request.headers.get("Content-Type", ""),
-            }
-        )
+        api.requests.add(_log_entry(request, user_name, code))
 
 
 def build_app(api: ApiServer) -> web.Application:
@@ -1422,6 +1462,11 @@ def build_app(api: ApiServer) -> web.Application:
 class Emulator:
     """The emulator in a background thread. See docs/emulator.md; the API below is what tests use."""
 
+    # Every emulator made in this process registers its request log here, so a check that runs last can
+    # read what clients sent across a whole test session (tests/test_zz_never_harm.py).
+    _session_logs: ClassVar[list[RequestLog]] = []
+    _session_lock: ClassVar[threading.Lock] = threading.Lock()
+
     def __init__(
         self,
         demo: bool = False,
@@ -1429,7 +1474,7 @@ class Emulator:
         runtime: str | Callable[..., Any] = "process",
         workdir: Path | str | None = None,
         port: int = 0,
-        create_delay: float = 0.05,
+        create_delay: float | None = 0.05,
         image_mirrors: dict[str, str] | None = None,
         image_digests: dict[str, str] | None = None,
     ):
@@ -1444,6 +1489,8 @@ class Emulator:
         self.workdir = Path(tempfile.mkdtemp(prefix="kdebug-emu-")) if workdir is None else Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.api = ApiServer()
+        with Emulator._session_lock:
+            Emulator._session_logs.append(self.api.requests)
         self._changed = threading.Event()
         self.api.on_change = self._changed.set
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -1677,6 +1724,30 @@ class Emulator:
     @property
     def requests(self) -> list[dict[str, Any]]:
         return self.api.requests.snapshot()
+
+    @classmethod
+    def session_requests(cls) -> list[list[dict[str, Any]]]:
+        """The request log of every Emulator created in this process so far, one list per emulator."""
+        with cls._session_lock:
+            logs = list(cls._session_logs)
+        return [entries.snapshot() for entries in logs]
+
+    def set_create_delay(self, seconds: float | None) -> None:
+        """How long containers started from now on stay in ContainerCreating; None: until the pod goes.
+
+        Thread-safe (applied on the server's loop); containers already starting keep their delay.
+        """
+        if seconds is not None and seconds < 0:
+            raise ValueError("a create delay cannot be negative")
+        self.create_delay = seconds
+
+        def apply() -> None:
+            if self.api.runtime is not None and hasattr(self.api.runtime, "create_delay"):
+                self.api.runtime.create_delay = seconds
+
+        if self._loop is None:
+            return  # not started: _make_runtime passes self.create_delay on
+        self._call(apply)
 
     @property
     def access_reviews_enabled(self) -> bool:

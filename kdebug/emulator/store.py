@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import re
+import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -272,16 +273,24 @@ class Store:
 
 
 class RequestLog:
-    """Every request the server answered: method, path, query, user, code, content_type."""
+    """Every request the server answered: method, path, query, user, user_agent, code, content_type and
+    labels (of the object the request carried or targeted, when there was one).
+
+    Written on the server's loop and read from test threads, hence the lock.
+    """
 
     def __init__(self) -> None:
         self._entries: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
 
     def add(self, entry: dict[str, Any]) -> None:
-        self._entries.append(entry)
+        with self._lock:
+            self._entries.append(entry)
 
     def snapshot(self) -> list[dict[str, Any]]:
-        return list(self._entries)
+        with self._lock:
+            return list(self._entries)
 
     def clear(self) -> None:
-        self._entries.clear()
+        with self._lock:
+            self._entries.clear()

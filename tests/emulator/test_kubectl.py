@@ -93,14 +93,57 @@ def test_get_of_a_missing_pod_prints_the_api_error(emulator):
     assert result.stderr.strip() == 'Error from server (NotFound): pods "nope" not found'
 
 
-@needs_kubectl
-def test_debug_adds_an_ephemeral_container(emulator, make_pod):
+def _kubectl_version(path: str) -> str:
+    result = subprocess.run(
+        [path, "version", "--client"], capture_output=True, text=True, timeout=30, check=False
+    )
+    return result.stdout.split("Client Version: ", 1)[-1].split()[0] if result.returncode == 0 else "unknown"
+
+
+each_kubectl = pytest.mark.parametrize(
+    "kubectl", ALL_KUBECTLS or [None], ids=lambda p: _kubectl_version(p) if p else "none"
+)
+# client-go's streaming lists (sendInitialEvents + the initial-events-end bookmark), on by default in
+# newer clients; forced on so every kubectl here exercises them
+WATCH_LIST = {**os.environ, "KUBE_FEATURE_WatchListClient": "true"}
+
+
+def _each(kubectl: str | None, emu, *args: str) -> subprocess.CompletedProcess[str]:
+    if kubectl is None:
+        pytest.skip("no kubectl binary found")
+    return subprocess.run(
+        [kubectl, "--kubeconfig", str(emu.kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=WATCH_LIST,
+    )
+
+
+@each_kubectl
+def test_debug_adds_an_ephemeral_container(emulator, make_pod, kubectl):
     emulator.apply(make_pod("target"))
-    result = _kubectl(emulator, "debug", "target", "--image=busybox:1.36", "--target=app", "--attach=false")
+    result = _each(kubectl, emulator, "debug", "target", "--image=busybox:1.36", "--target=app",
+                   "--attach=false")  # fmt: skip
     assert result.returncode == 0, result.stderr
     containers = emulator.get("pods", "default", "target")["spec"]["ephemeralContainers"]
     assert [(c["image"], c["targetContainerName"]) for c in containers] == [("busybox:1.36", "app")]
     assert containers[0]["name"].startswith("debugger-")
+
+
+@each_kubectl
+def test_wait_sees_a_pod_become_ready(emulator, make_pod, kubectl):
+    emulator.set_create_delay(1.0)  # not ready when kubectl first looks: it has to watch
+    emulator.apply(make_pod("slow"))
+    result = _each(kubectl, emulator, "wait", "--for=condition=Ready", "pod/slow", "--timeout=30s")
+    assert (result.returncode, result.stdout.strip()) == (0, "pod/slow condition met"), result.stderr
+
+    def watches() -> list[str]:  # logged when the watch ends, which is when kubectl has gone
+        return [r["query"] for r in emulator.requests if "watch=true" in r["query"]]
+
+    emulator.wait_for(lambda: bool(watches()), timeout=10)
+    assert all("sendInitialEvents=true" in query for query in watches())
 
 
 @needs_kubectl
@@ -193,17 +236,8 @@ def test_interactive_attach_round_trip(emulator, make_pod):
         child.close(force=True)
 
 
-def _kubectl_version(path: str) -> str:
-    result = subprocess.run(
-        [path, "version", "--client"], capture_output=True, text=True, timeout=30, check=False
-    )
-    return result.stdout.split("Client Version: ", 1)[-1].split()[0] if result.returncode == 0 else "unknown"
-
-
 @needs_runtime
-@pytest.mark.parametrize(
-    "kubectl", ALL_KUBECTLS or [None], ids=lambda p: _kubectl_version(p) if p else "none"
-)
+@each_kubectl
 def test_interactive_debug_round_trip(emulator, make_pod, kubectl):
     import pexpect
 

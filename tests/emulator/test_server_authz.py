@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from kdebug.emulator import authz
@@ -151,3 +153,60 @@ def test_protobuf_access_review_is_decoded():
 def test_truncated_protobuf_is_refused():
     with pytest.raises(ValueError, match="truncated"):
         authz.decode_access_review_protobuf(authz.PROTOBUF_MAGIC + b"\x12\x50abc")
+
+
+STREAM_POD = "/api/v1/namespaces/default/pods/target"
+
+
+@pytest.fixture
+def running_target(emulator, make_pod):
+    emulator.apply(make_pod("target"))
+    emulator.wait_for(lambda: emulator.get("pods", "default", "target")["status"]["phase"] == "Running")
+
+
+def _websocket_upgrade(emulator, user, kind):
+    import ssl
+
+    import websocket
+
+    query = "container=app&stdout=true" + ("&command=true" if kind == "exec" else "")
+    return websocket.create_connection(
+        emulator.url.replace("https://", "wss://") + f"{STREAM_POD}/{kind}?{query}",
+        header=[f"Authorization: Bearer {emulator.token(user)}"],
+        subprotocols=["v5.channel.k8s.io"],
+        sslopt={"ca_certs": str(emulator.ca_path), "cert_reqs": ssl.CERT_REQUIRED},
+        timeout=20,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "granted", "missing"),
+    [
+        ("attach", "create", "get"),
+        ("attach", "get", "create"),
+        ("exec", "create", "get"),
+        ("exec", "get", "create"),
+    ],
+    ids=["attach-without-get", "attach-without-create", "exec-without-get", "exec-without-create"],
+)
+def test_websocket_upgrade_needs_get_and_create(emulator, running_target, kind, granted, missing):
+    import websocket
+
+    emulator.add_user("hana", rules=[{"verbs": [granted], "resources": [f"pods/{kind}"]}])
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        _websocket_upgrade(emulator, "hana", kind)
+    assert refused.value.status_code == 403
+    assert json.loads(refused.value.resp_body)["message"] == (
+        f'pods "target" is forbidden: User "hana" cannot {missing} resource "pods/{kind}" in API group "" '
+        'in the namespace "default"'
+    )
+
+
+@pytest.mark.parametrize("kind", ["attach", "exec"], ids=["attach", "exec"])
+def test_websocket_upgrade_with_get_and_create_is_accepted(emulator, running_target, kind):
+    emulator.add_user("ivan", rules=[{"verbs": ["get", "create"], "resources": [f"pods/{kind}"]}])
+    ws = _websocket_upgrade(emulator, "ivan", kind)
+    try:
+        assert ws.getsubprotocol() == "v5.channel.k8s.io"
+    finally:
+        ws.close()

@@ -162,17 +162,43 @@ def test_openapi_v3_declares_field_validation_on_pod_patch(api):
     assert {"name": "fieldValidation", "in": "query"}.items() <= patch["parameters"][2].items()
 
 
-def test_request_log_records_method_path_query_user_code_and_content_type(api, emulator):
-    api.patch("/api/v1/namespaces/default/pods/nope/ephemeralcontainers", {"spec": {}})
+def test_request_log_records_method_path_query_user_agent_code_and_content_type(api, emulator):
+    api.request(
+        "PATCH",
+        "/api/v1/namespaces/default/pods/nope/ephemeralcontainers",
+        data=b'{"spec": {}}',
+        headers={"Content-Type": "application/strategic-merge-patch+json", "User-Agent": "kdebug/9.9 (test)"},
+    )
     entry = emulator.requests[-1]
     assert entry == {
         "method": "PATCH",
         "path": "/api/v1/namespaces/default/pods/nope/ephemeralcontainers",
         "query": "",
         "user": "admin",
+        "user_agent": "kdebug/9.9 (test)",
         "code": 404,
         "content_type": "application/strategic-merge-patch+json",
+        "labels": None,
     }
+
+
+def test_request_log_records_the_labels_a_create_carries(api, emulator, make_pod):
+    api.post("/api/v1/namespaces/default/pods", make_pod("labelled", labels={"kdebug.dev/copy-of": "web"}))
+    assert emulator.requests[-1]["labels"] == {"kdebug.dev/copy-of": "web"}
+
+
+def test_request_log_records_the_labels_of_the_object_a_delete_removed(api, emulator, make_pod):
+    emulator.apply(make_pod("doomed", labels={"app": "shop"}))
+    api.request("DELETE", "/api/v1/namespaces/default/pods/doomed")
+    assert (emulator.requests[-1]["method"], emulator.requests[-1]["labels"]) == ("DELETE", {"app": "shop"})
+
+
+def test_session_requests_hold_the_log_of_every_emulator_made(api, emulator, tmp_path):
+    with Emulator(runtime="none", workdir=tmp_path / "second") as second:
+        requests.get(second.url + "/version", verify=str(second.ca_path), timeout=10)
+    api.get("/version")
+    paths_per_emulator = [[r["path"] for r in log] for log in Emulator.session_requests()]
+    assert paths_per_emulator[-2:] == [["/version"], ["/version"]]
 
 
 def test_request_log_keeps_the_query_string(api, emulator):

@@ -236,3 +236,22 @@ def test_pod_security_enforce_refuses_a_non_compliant_pod_create(api, make_pod):
     assert response.json()["message"].startswith(
         'pods "plain" is forbidden: violates PodSecurity "restricted:latest": '
     )
+
+
+def _ephemeral_state(emulator, name):
+    statuses = emulator.get("pods", "default", "target")["status"].get("ephemeralContainerStatuses", [])
+    return next((s["state"] for s in statuses if s["name"] == name), {})
+
+
+def test_set_create_delay_none_keeps_later_containers_creating(api, target, emulator):
+    emulator.set_create_delay(None)
+    api.patch(EPHEMERAL, _smp({**DEBUGGER, "name": "stuck"}))
+    emulator.set_create_delay(0.01)
+    api.patch(EPHEMERAL, _smp({**DEBUGGER, "name": "stuck"}, {**DEBUGGER, "name": "quick"}))
+    emulator.wait_for(lambda: "running" in _ephemeral_state(emulator, "quick"), timeout=20)
+    assert _ephemeral_state(emulator, "stuck") == {"waiting": {"reason": "ContainerCreating"}}
+
+
+def test_negative_create_delay_is_refused(emulator):
+    with pytest.raises(ValueError, match="negative"):
+        emulator.set_create_delay(-1)
