@@ -6,21 +6,29 @@ stream delivers, each chunk also written to /dev/null the way attach writes it t
   - not recorded: Recorder opened with record=False (the NullTranscript), the `--no-record` path
 Two payloads: text like `cat` of a log (ASCII with some UTF-8), and random bytes (worst case: every
 invalid byte becomes a 6-character JSON escape). Prints MB/s, the ratio and the transcript size.
-The attached-session version (through the emulator) is added once attach is wired in.
+
+The attached session: `kdebug attach web -- cat FILE` (the text payload) on a real pseudo-terminal
+against an in-process demo emulator, recorded vs `--no-record` (the config allows it). Times the
+stream (first output byte to EOF on the terminal) and the whole command; prints the ratio.
 
     .venv/bin/python benchmarks/bench_record_overhead.py [--mb 50] [--chunk 32768] [--runs 3]
+        [--mode recorder|attached|both]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import pty
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import yaml
 
 from kdebug.sessions.recorder import open_recorder
 
@@ -65,6 +73,94 @@ def run_once(config: dict, payload: bytes, chunk: int, record: bool) -> tuple[fl
     return streamed, total, size
 
 
+KDEBUG = str(Path(sys.executable).with_name("kdebug"))
+ECHO_BYTES = 16  # the newline we type comes back (local echo, remote echo) before the payload
+
+
+def attached_run(env: dict[str, str], payload_file: Path, record: bool) -> tuple[float, float, int]:
+    """(stream seconds, command seconds, bytes seen) of one `kdebug attach web -- cat FILE` on a pty."""
+    master, slave = pty.openpty()
+    # `read` first: an attach only sees output written after it connects, so cat waits for our newline
+    script = f"read -r _; cat {payload_file}"
+    args = [
+        KDEBUG,
+        "attach",
+        "web",
+        "-n",
+        "demo",
+        *([] if record else ["--no-record"]),
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]
+    began = time.perf_counter()
+    child = subprocess.Popen(
+        args, stdin=slave, stdout=slave, stderr=subprocess.DEVNULL, env=env, close_fds=True
+    )
+    os.close(slave)
+    os.write(master, b"\n")  # waits in the terminal until kdebug forwards it
+    seen, first = 0, None
+    while True:
+        try:
+            data = os.read(master, 1 << 20)
+        except OSError:  # EIO: every holder of the terminal is gone
+            break
+        if not data:
+            break
+        if first is None and seen + len(data) > ECHO_BYTES:  # the payload, not the echoed newline
+            first = time.perf_counter()
+        seen += len(data)
+    ended = time.perf_counter()
+    child.wait()
+    os.close(master)
+    if child.returncode != 0:
+        raise SystemExit(f"kdebug attach exited {child.returncode}")
+    return ended - (first or ended), time.perf_counter() - began, seen
+
+
+def attached_session(size: int, runs: int) -> None:
+    from kdebug.emulator import Emulator
+
+    with tempfile.TemporaryDirectory(prefix="kdebug-bench-attach-") as tmp:
+        home = Path(tmp)
+        payload_file = home / "payload.log"
+        payload_file.write_bytes(text_payload(size))
+        (home / "config" / "kdebug").mkdir(parents=True)
+        settings = {"sessions": {"allow_no_record": True, "transcript_cap": "1GiB"}}
+        (home / "config" / "kdebug" / "config.yaml").write_text(yaml.safe_dump(settings))
+        env = {
+            **os.environ,
+            "XDG_DATA_HOME": str(home / "data"),
+            "XDG_CACHE_HOME": str(home / "cache"),
+            "XDG_CONFIG_HOME": str(home / "config"),
+            "KUBECONFIG": str(home / "kubeconfig"),
+            "TERM": "xterm",
+        }
+        env.pop("KDEBUG_CONFIG", None)
+        with Emulator(demo=True, workdir=home / "emulator") as emu:
+            emu.write_kubeconfig(home / "kubeconfig", namespace="demo")
+            attached_run(env, payload_file, True)  # warm-up: caches, page cache
+            plain, recorded = [], []
+            for _ in range(runs):  # interleaved, so drift in machine load hits both alike
+                plain.append(attached_run(env, payload_file, False))
+                recorded.append(attached_run(env, payload_file, True))
+        stream_plain = statistics.median(r[0] for r in plain)
+        stream_rec = statistics.median(r[0] for r in recorded)
+        total_plain = statistics.median(r[1] for r in plain)
+        total_rec = statistics.median(r[1] for r in recorded)
+        print(f"{size / 1e6:.0f} MB through `cat` in an attached session (pty, emulator), median of {runs}")
+        print(f"  terminal received {recorded[0][2] / 1e6:.1f} MB (the pty turns \\n into \\r\\n)")
+        print(
+            f"  stream:  --no-record {stream_plain:6.2f} s, recorded {stream_rec:6.2f} s,"
+            f" ratio {stream_rec / stream_plain:.3f}"
+        )
+        print(
+            f"  command: --no-record {total_plain:6.2f} s, recorded {total_rec:6.2f} s,"
+            f" ratio {total_rec / total_plain:.3f}"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=50)
@@ -72,9 +168,14 @@ def main() -> int:
         "--chunk", type=int, action="append", help="chunk size(s) in bytes (default 4096, 32768)"
     )
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--mode", choices=("recorder", "attached", "both"), default="both")
     options = parser.parse_args()
     size = options.mb * 1_000_000
     chunks = options.chunk or [4096, 32768]
+    if options.mode in ("attached", "both"):
+        attached_session(size, options.runs)
+    if options.mode == "attached":
+        return 0
     with tempfile.TemporaryDirectory(prefix="kdebug-bench-rec-") as tmp:
         config = {
             "sessions": {

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import IO, Any, Protocol
 
 from kdebug import spec, streaming
@@ -22,6 +23,7 @@ from kdebug.durations import format_duration
 from kdebug.errors import (
     InterruptedByUserError,
     KdebugError,
+    NotSupportedError,
     StartFailedError,
     UnreachableError,
     WaitTimeoutError,
@@ -39,6 +41,7 @@ class Recorder(Protocol):
     def started(self, fields: dict) -> None: ...
     def update(self, fields: dict) -> None: ...
     def output(self, data: bytes) -> None: ...
+    def input(self, data: bytes) -> None: ...
     def resize(self, cols: int, rows: int) -> None: ...
     def finished(self, status: str, exit_code: int | None, error: str | None) -> None: ...
 
@@ -53,6 +56,9 @@ class NullRecorder:
         pass
 
     def output(self, data: bytes) -> None:
+        pass
+
+    def input(self, data: bytes) -> None:
         pass
 
     def resize(self, cols: int, rows: int) -> None:
@@ -77,6 +83,11 @@ class AttachRequest:
     timeout_s: float = 120.0
     idle_timeout_s: float = float(spec.DEFAULT_IDLE_TIMEOUT_S)
     reuse: bool | None = None  # None: on for interactive shells
+    profile: str = "auto"
+    force: bool = False  # send a profile the namespace's Pod Security would reject
+    copy: bool = False  # debug a copy of the pod instead of adding an ephemeral container
+    copy_command: list[str] | None = None  # the target's command in the copy (e.g. sleep infinity)
+    keep: bool | None = None  # keep the copy at the end; None: ask (interactive) or delete
 
 
 @dataclass
@@ -121,6 +132,147 @@ def plan_session(request: AttachRequest, local: LocalStreams, choice: ImageChoic
     return SessionPlan(command, tty=False, stdin=feed, stdin_once=feed, reuse=False, attach=feed)
 
 
+# In a copy (shareProcessNamespace) PID 1 is the pause process (pause, catatonit), not the target. The
+# debug command runs behind this prelude, which finds the target: the lowest PID above 1 whose root is
+# not the debugger's own (a copy never restarts the target, and its processes have other roots). The
+# containers of a pod may start in any order, and a container being started shows as `runc init`, so
+# while PID 1 is a pause process and the target is not (yet) seen it looks again, for up to 5 s. It
+# exports KDEBUG_TARGET_PID and KDEBUG_TARGET_ROOT=/proc/PID/root (a PID set by the runtime wins).
+COPY_TARGET_PRELUDE = r"""if [ -z "$KDEBUG_TARGET_PID" ]; then
+  i=0
+  case "$(tr '\000' ' ' </proc/1/cmdline 2>/dev/null)" in *pause*|*catatonit*) i=-25;; esac
+  while :; do
+    busy=
+    for p in /proc/[0-9]*; do
+      n=${p#/proc/}
+      [ "$n" -gt 1 ] || continue
+      [ "$p/root/" -ef / ] && continue
+      case "$(tr '\000' ' ' <"$p/cmdline" 2>/dev/null)" in
+        "") continue;;
+        *"runc init"*|*"crun "*) busy=1; continue;;
+      esac
+      [ -z "$KDEBUG_TARGET_PID" ] || [ "$n" -lt "$KDEBUG_TARGET_PID" ] && KDEBUG_TARGET_PID=$n
+    done
+    { [ -n "$KDEBUG_TARGET_PID" ] && [ -z "$busy" ]; } || [ "$i" -ge 0 ] && break
+    KDEBUG_TARGET_PID=; i=$((i+1)); sleep 0.2
+  done
+fi
+[ -n "$KDEBUG_TARGET_PID" ] && export KDEBUG_TARGET_PID KDEBUG_TARGET_ROOT=/proc/$KDEBUG_TARGET_PID/root
+exec "$@"
+"""
+COPY_PRELUDE_NAME = "kdebug-copy-target"
+COPY_TARGET_ROOT = "$KDEBUG_TARGET_ROOT (/proc/<target pid>/root: in a copy PID 1 is the pause process)"
+
+
+def in_copy_command(shell: str, command: list[str]) -> list[str]:
+    """The debug command behind the prelude that finds the target's PID in a copy."""
+    return [shell, "-c", COPY_TARGET_PRELUDE, COPY_PRELUDE_NAME, *command]
+
+
+def copy_hint(resolved: ResolvedTarget) -> str:
+    return (
+        f"debug a copy of the pod instead: kdebug attach {resolved.pod_name} -n {resolved.namespace} --copy"
+        " (add --copy-command 'sleep infinity' to keep a crashing app from exiting)"
+    )
+
+
+def container_state(pod: dict, name: str) -> spec.StartupState:
+    """spec.startup_state for an ephemeral container, or for a regular one (the debugger in a copy)."""
+    if spec.ephemeral_status(pod, name):
+        return spec.startup_state(pod, name)
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    if any(s.get("name") == name for s in statuses):
+        return spec.startup_state({"status": {"ephemeralContainerStatuses": statuses}}, name)
+    return spec.startup_state(pod, name)
+
+
+def target_fields(resolved: ResolvedTarget) -> dict[str, Any]:
+    """Record fields about the target pod and container."""
+    pod = resolved.pod
+    metadata, pod_spec = pod.get("metadata") or {}, pod.get("spec") or {}
+    container = next((c for c in pod_spec.get("containers") or [] if c.get("name") == resolved.container), {})
+    status = next(
+        (
+            s
+            for s in (pod.get("status") or {}).get("containerStatuses") or []
+            if s.get("name") == resolved.container
+        ),
+        {},
+    )
+    return {
+        "namespace": resolved.namespace,
+        "pod": resolved.pod_name,
+        "pod_uid": metadata.get("uid"),
+        "node": pod_spec.get("nodeName"),
+        "container": resolved.container,
+        "target_image": container.get("image"),
+        "target_image_digest": status.get("imageID") or None,
+    }
+
+
+SELF_SUBJECT_REVIEW_PATH = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+
+
+def identity_fields(client: Any, kubeconfig: str | None, context: str | None) -> dict[str, Any]:
+    """Who the cluster says we are (SelfSubjectReview), else the kubeconfig's user name, marked so."""
+    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+    try:
+        answer = client.request("POST", SELF_SUBJECT_REVIEW_PATH, body=body)
+        info = (answer.get("status") or {}).get("userInfo") or {}
+    except (KdebugError, AttributeError):
+        info = {}
+    if info.get("username"):
+        return {
+            "kube_user": info["username"],
+            "kube_groups": list(info.get("groups") or []),
+            "kube_user_source": "selfsubjectreview",
+        }
+    user = kubeconfig_user(kubeconfig, context)
+    return {"kube_user": user, "kube_user_source": "kubeconfig" if user else None}
+
+
+def kubeconfig_user(kubeconfig: str | None, context: str | None) -> str | None:
+    """The user name the kubeconfig's (current) context names; None when it cannot be read."""
+    import yaml
+
+    paths = [kubeconfig] if kubeconfig else (os.environ.get("KUBECONFIG") or "").split(os.pathsep)
+    paths = [p for p in paths if p] or [os.path.expanduser("~/.kube/config")]
+    try:
+        with open(paths[0], encoding="utf-8") as handle:
+            document = yaml.safe_load(handle) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    wanted = context or document.get("current-context")
+    for entry in document.get("contexts") or []:
+        if entry.get("name") == wanted:
+            return (entry.get("context") or {}).get("user")
+    return None
+
+
+def _context_of(client: Any) -> str | None:
+    return getattr(getattr(client, "cluster", None), "context", None)
+
+
+def _env_value(container: dict, name: str) -> str | None:
+    return next((e.get("value") for e in container.get("env") or [] if e.get("name") == name), None)
+
+
+class _InputTap:
+    """Wraps the attach websocket: stdin frames (channel 0) also go to the recorder (--record-input)."""
+
+    def __init__(self, ws: Any, on_input: Callable[[bytes], None]):
+        self._ws = ws
+        self._on_input = on_input
+
+    def send_binary(self, frame: bytes) -> Any:
+        if frame[:1] == b"\x00" and len(frame) > 1:
+            self._on_input(bytes(frame[1:]))
+        return self._ws.send_binary(frame)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ws, name)
+
+
 def default_image_choice(image: str | None) -> ImageChoice:
     if image:
         return ImageChoice(image=image, shell=["sh"], reason="--image")
@@ -136,7 +288,12 @@ def new_session_id() -> str:
 
 
 class Debugger:
-    """Runs one session; every dependency that touches the outside world can be injected."""
+    """Runs one session; every dependency that touches the outside world can be injected.
+
+    `make_chooser(client)` builds the image chooser once the cluster client exists (the catalog's
+    classification needs it for pull secrets); `choose_image` is a ready chooser (tests).
+    `confirm(question)` asks the user whether to delete a copy (interactive sessions only).
+    """
 
     def __init__(
         self,
@@ -147,38 +304,83 @@ class Debugger:
         suffix: Callable[[], str] = new_suffix,
         session_id: Callable[[], str] = new_session_id,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        make_chooser: Callable[[Any], ImageChooser] | None = None,
+        confirm: Callable[[str], bool] | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        record_input: bool = False,
     ):
         self.progress: Progress = progress or (lambda event, **fields: None)
         self.choose_image = choose_image
+        self.make_chooser = make_chooser
         self.recorder: Recorder = recorder or NullRecorder()
         self.connect = connect
         self.suffix = suffix
         self.session_id = session_id
         self.clock = clock
+        self.confirm = confirm
+        self.now = now
+        self.record_input = record_input  # pass keystrokes to recorder.input (--record-input)
+        self._fields: dict[str, Any] = {}  # what the record's start event will say
+        self._started = False
+        self.interrupt_handled = threading.Event()  # a KeyboardInterrupt reached kdebug's own handling
 
     # -- the session ---------------------------------------------------------------------------
 
     def run(self, request: AttachRequest, local: LocalStreams) -> int:
         try:
             exit_code = self._run(request, local)
+        except InterruptedByUserError as exc:
+            self.interrupt_handled.set()
+            self._finish("interrupted", exc.exit_code, exc.message)
+            raise
         except KdebugError as exc:
-            self.recorder.finished(exc.kind, None, exc.message)
+            self._finish(exc.kind, exc.exit_code, exc.message)
             raise
         except KeyboardInterrupt:
-            self.recorder.finished("interrupted", None, "interrupted")
-            raise InterruptedByUserError("interrupted") from None
-        self.recorder.finished("ok" if exit_code == 0 else "failed", exit_code, None)
+            self._finish("interrupted", 130, "interrupted")
+            raise self._interrupted("interrupted") from None
+        self._finish("ok" if exit_code == 0 else "failed", exit_code, None)
         return exit_code
 
+    def _interrupted(self, message: str) -> InterruptedByUserError:
+        self.interrupt_handled.set()
+        return InterruptedByUserError(message)
+
+    def _note(self, **fields: Any) -> None:
+        """Remember record fields; after the start event they go out as an update."""
+        fields = {k: v for k, v in fields.items() if v is not None}
+        self._fields.update(fields)
+        if self._started and fields:
+            self.recorder.update(fields)
+
+    def _start_record(self) -> None:
+        if not self._started:
+            self._started = True
+            self.recorder.started(dict(self._fields))
+
+    def _finish(self, status: str, exit_code: int | None, error: str | None) -> None:
+        self._start_record()  # a session that failed early still leaves a whole record
+        self.recorder.finished(status, exit_code, error)
+
     def _run(self, request: AttachRequest, local: LocalStreams) -> int:
-        from kdebug import kube, resolve, targets
+        from kdebug import kube, resolve
+        from kdebug.preflight import run_preflight
 
         connect = self.connect or kube.connect
         client = connect(request.kubeconfig, request.context, request.namespace)
         namespace = request.namespace or client.namespace
+        self._note(
+            server=getattr(client, "server", None),
+            context=_context_of(client),
+            namespace=namespace,
+            command=list(request.command) or None,
+        )
+        self._note(**identity_fields(client, request.kubeconfig, request.context))
         resolved = resolve.resolve_target(
             client, namespace, request.target, request.selector, request.container
         )
+        self._note(**target_fields(resolved))
         self.progress(
             "target",
             pod=resolved.pod_name,
@@ -186,11 +388,24 @@ class Debugger:
             via=resolved.via,
             namespace=namespace,
         )
-        targets.refuse_undebuggable(resolved.pod, resolved.container, resolve.node_of(client, resolved.pod))
-        choice = self._image_choice(request, resolved)
+        if not request.copy:
+            self._refuse_undebuggable(client, resolved)
+        choice = self._image_choice(request, resolved, client)
+        self._note(debug_image=choice.image, debug_image_reason=choice.reason)
+        self.progress("image", image=choice.image, reason=choice.reason)
         plan = plan_session(request, local, choice)
+        self._note(command=list(request.command) or list(choice.shell))
+        preflight = run_preflight(
+            client,
+            namespace,
+            "copy" if request.copy else "attach",
+            pod_name=resolved.pod_name,
+            username=self._fields.get("kube_user"),
+        )
+        self.progress("preflight", summary=preflight.summary)
+        if request.copy:
+            return self._run_copy(client, resolved, choice, plan, request, local)
         name, state, reused = self._reuse_or_add(client, resolved, choice, plan, request)
-        self.recorder.update({"container": name, "pod": resolved.pod_name, "namespace": namespace})
         self.progress(
             "banner",
             pod=resolved.pod_name,
@@ -202,11 +417,35 @@ class Debugger:
             reused=reused,
             target_root=spec.TARGET_ROOT,
         )
+        return self._stream(client, resolved, name, state, plan, local)
+
+    def _stream(
+        self,
+        client: Any,
+        resolved: ResolvedTarget,
+        name: str,
+        state: spec.StartupState,
+        plan: SessionPlan,
+        local: LocalStreams,
+    ) -> int:
         if state.phase == "terminated":
             return self._finish_terminated(client, resolved, name, state, local)
         if plan.tty:
             return self._interactive(client, resolved, name, local)
         return self._non_interactive(client, resolved, name, plan, local)
+
+    def _refuse_undebuggable(self, client: Any, resolved: ResolvedTarget) -> None:
+        """targets.refuse_undebuggable, with --copy suggested where a copy can help."""
+        from kdebug import resolve, targets
+
+        try:
+            targets.refuse_undebuggable(
+                resolved.pod, resolved.container, resolve.node_of(client, resolved.pod)
+            )
+        except NotSupportedError as exc:
+            if "Windows" in exc.message:
+                raise
+            raise NotSupportedError(exc.message, hint=copy_hint(resolved)) from None
 
     def _reuse_or_add(
         self,
@@ -221,21 +460,67 @@ class Debugger:
             existing = spec.find_reusable_container(resolved.pod, choice.image, resolved.container)
             if existing:
                 self.progress("reusing", container=existing, pod=resolved.pod_name)
-                return existing, spec.startup_state(resolved.pod, existing), True
+                self._note(ephemeral_container=existing, reused=True)
+                self._start_record()
+                return existing, container_state(resolved.pod, existing), True
         name = spec.unique_container_name(resolved.pod, self.suffix)
         try:
             self._add_container(client, resolved, choice, plan, request, name)
             state = self._wait_until_started(client, resolved, name, request.timeout_s, bool(request.command))
         except KeyboardInterrupt:
-            raise InterruptedByUserError(
+            raise self._interrupted(
                 f"interrupted while waiting for debug container {name} (it may still start in the pod)"
             ) from None
         return name, state, False
 
-    def _image_choice(self, request: AttachRequest, resolved: ResolvedTarget) -> ImageChoice:
-        if request.image or self.choose_image is None:
+    def _image_choice(self, request: AttachRequest, resolved: ResolvedTarget, client: Any) -> ImageChoice:
+        if request.image:
             return default_image_choice(request.image)
-        return self.choose_image(resolved.pod, resolved.container)
+        chooser = self.choose_image
+        if chooser is None and self.make_chooser is not None:
+            chooser = self.make_chooser(client)
+        if chooser is None:
+            return default_image_choice(None)
+        return chooser(resolved.pod, resolved.container)
+
+    def _debug_container(
+        self,
+        client: Any,
+        resolved: ResolvedTarget,
+        choice: ImageChoice,
+        plan: SessionPlan,
+        request: AttachRequest,
+        name: str,
+        command: list[str] | None = None,
+    ) -> dict:
+        """The debug container with the security decision applied (raises before any mutation)."""
+        from kdebug.security import apply_security, decide_security
+
+        container = spec.build_ephemeral_container(
+            name=name,
+            image=choice.image,
+            command=plan.command if command is None else command,
+            target=resolved.container,
+            session_id=self.session_id(),
+            stdin=plan.stdin,
+            tty=plan.tty,
+            stdin_once=plan.stdin_once,
+            idle_timeout_s=int(request.idle_timeout_s),
+            run_as_user=choice.run_as_user,
+            run_as_group=choice.run_as_group,
+        )
+        decision = decide_security(
+            client,
+            resolved.pod,
+            resolved.container,
+            request.profile,
+            request.force,
+            choice,
+            debug_container=container,
+        )
+        self.progress("security", profile=decision.profile, reason=decision.reason)
+        self._note(profile=decision.profile, security=decision.to_dict())
+        return apply_security(container, decision)
 
     def _add_container(
         self,
@@ -248,36 +533,91 @@ class Debugger:
     ) -> None:
         from kdebug.resolve import pods_path
 
-        session_id = self.session_id()
-        container = spec.build_ephemeral_container(
-            name=name,
-            image=choice.image,
-            command=plan.command,
-            target=resolved.container,
-            session_id=session_id,
-            stdin=plan.stdin,
-            tty=plan.tty,
-            stdin_once=plan.stdin_once,
-            idle_timeout_s=int(request.idle_timeout_s),
-            run_as_user=choice.run_as_user,
-            run_as_group=choice.run_as_group,
-        )
+        container = self._debug_container(client, resolved, choice, plan, request, name)
         self.progress("adding", container=name, image=choice.image, pod=resolved.pod_name)
-        self.recorder.started(
-            {
-                "session_id": session_id,
-                "pod": resolved.pod_name,
-                "namespace": resolved.namespace,
-                "target": resolved.container,
-                "container": name,
-                "image": choice.image,
-                "image_reason": choice.reason,
-                "command": plan.command,
-                "tty": plan.tty,
-            }
-        )
+        self._note(ephemeral_container=name, reused=False)
+        self._start_record()  # the start event comes before the container exists
         path = pods_path(resolved.namespace, resolved.pod_name) + "/ephemeralcontainers"
-        client.patch(path, spec.ephemeral_patch(container), spec.PATCH_CONTENT_TYPE)
+        try:
+            client.patch(path, spec.ephemeral_patch(container), spec.PATCH_CONTENT_TYPE)
+        except NotSupportedError as exc:  # ephemeral containers disabled: a copy still works
+            raise NotSupportedError(exc.message, hint=copy_hint(resolved)) from None
+
+    # -- copies --------------------------------------------------------------------------------
+
+    def _run_copy(
+        self,
+        client: Any,
+        resolved: ResolvedTarget,
+        choice: ImageChoice,
+        plan: SessionPlan,
+        request: AttachRequest,
+        local: LocalStreams,
+    ) -> int:
+        """Create a copy of the pod with the debugger as a regular container, stream, then delete it."""
+        from kdebug import copying
+
+        name = spec.unique_container_name(resolved.pod, self.suffix)
+        shell = choice.shell[0] if choice.shell else "sh"
+        container = self._debug_container(
+            client, resolved, choice, plan, request, name, command=in_copy_command(shell, plan.command)
+        )
+        container["env"] = [e for e in container.get("env") or [] if e.get("name") != "KDEBUG_TARGET_ROOT"]
+        self._note(ephemeral_container=name, reused=False)
+        self._start_record()
+        stored = copying.create_copy(
+            client,
+            resolved.pod,
+            resolved.container,
+            container,
+            copy_command=request.copy_command,
+            session_id=_env_value(container, "KDEBUG_SESSION_ID") or "",
+            now=self.now(),
+            suffix=self.suffix(),
+        )
+        copy_name = stored["metadata"]["name"]
+        self._note(copy_pod=copy_name)
+        self.progress("copy", copy=copy_name, pod=resolved.pod_name)
+        copy_target = ResolvedTarget(resolved.namespace, stored, resolved.container, via=resolved.via)
+        try:
+            try:
+                state = self._wait_until_started(
+                    client, copy_target, name, request.timeout_s, bool(request.command)
+                )
+            except KeyboardInterrupt:
+                raise self._interrupted(f"interrupted while waiting for copy {copy_name}") from None
+            self.progress(
+                "banner",
+                pod=copy_name,
+                namespace=resolved.namespace,
+                target=resolved.container,
+                container=name,
+                image=choice.image,
+                reason=choice.reason,
+                reused=False,
+                target_root=COPY_TARGET_ROOT,
+            )
+            return self._stream(client, copy_target, name, state, plan, local)
+        finally:
+            self._end_copy(client, resolved.namespace, copy_name, request, local)
+
+    def _end_copy(
+        self, client: Any, namespace: str, copy_name: str, request: AttachRequest, local: LocalStreams
+    ) -> None:
+        from kdebug import copying
+
+        keep = request.keep
+        if keep is None:
+            asked = local.interactive and self.confirm is not None
+            keep = bool(asked and self.confirm and not self.confirm(f"delete the copy {copy_name}?"))
+        if keep:
+            self.progress("copy_kept", copy=copy_name, namespace=namespace)
+            return
+        with contextlib.suppress(KdebugError):  # the session's own outcome matters more than cleanup
+            copying.delete_copy(client, namespace, copy_name)
+            self.progress("copy_deleted", copy=copy_name)
+            return
+        self.progress("copy_kept", copy=copy_name, namespace=namespace)
 
     # -- waiting -------------------------------------------------------------------------------
 
@@ -312,7 +652,7 @@ class Debugger:
         while True:
             listing = client.get(path, selector)
             for pod in listing.get("items") or []:
-                last = spec.startup_state(pod, name)
+                last = container_state(pod, name)
                 self.progress("waiting", container=name, state=last.reason or last.phase)
                 outcome = self._outcome(pod, name, until_terminated)
                 if outcome:
@@ -331,7 +671,7 @@ class Debugger:
                 if kind == "DELETED":
                     raise StartFailedError(f"pod {resolved.pod_name} was deleted while kdebug waited")
                 if kind in ("ADDED", "MODIFIED"):
-                    last = spec.startup_state(obj, name)
+                    last = container_state(obj, name)
                     self.progress("waiting", container=name, state=last.reason or last.phase)
                     outcome = self._outcome(obj, name, until_terminated)
                     if outcome:
@@ -349,7 +689,7 @@ class Debugger:
 
     @staticmethod
     def _outcome(pod: dict, name: str, until_terminated: bool) -> spec.StartupState | None:
-        state = spec.startup_state(pod, name)
+        state = container_state(pod, name)
         if state.phase in ("terminated", "failed"):
             return state
         if state.phase == "running" and not until_terminated:
@@ -380,10 +720,12 @@ class Debugger:
             ws = self._attach_socket(client, resolved, name, stdin=True, stdout=True, tty=True)
         except KdebugError:
             # a short COMMAND may end between "running" and the attach: show its log instead
-            state = spec.startup_state(client.get(pods_path(resolved.namespace, resolved.pod_name)), name)
+            state = container_state(client.get(pods_path(resolved.namespace, resolved.pod_name)), name)
             if state.phase != "terminated":
                 raise
             return self._finish_terminated(client, resolved, name, state, local)
+        if self.record_input:
+            ws = _InputTap(ws, self.recorder.input)
         target = streaming.StreamTarget(
             stdin_fd=local.stdin_fd,
             stdout=local.stdout,
@@ -408,11 +750,12 @@ class Debugger:
         reattach = f"`kdebug attach {resolved.pod_name} -n {resolved.namespace}`"
         try:
             # short timeouts: after a dropped connection the server may be gone without a FIN
-            pod = client.request("GET", pods_path(resolved.namespace, resolved.pod_name),
-                                 timeout=AFTER_LOSS_TIMEOUT)
+            pod = client.request(
+                "GET", pods_path(resolved.namespace, resolved.pod_name), timeout=AFTER_LOSS_TIMEOUT
+            )
         except KdebugError:
             raise UnreachableError(lost, hint=f"{name} may still run; reattach with {reattach}") from None
-        state = spec.startup_state(pod, name)
+        state = container_state(pod, name)
         if state.phase != "terminated" and result.status is not None and result.status.exit_code == 0:
             # the process ended; give the kubelet a moment to report its terminated state
             with contextlib.suppress(WaitTimeoutError):
@@ -450,7 +793,7 @@ class Debugger:
             )
             logs.join()
         except KeyboardInterrupt:
-            raise InterruptedByUserError(
+            raise self._interrupted(
                 f"interrupted; debug container {name} keeps running until its command ends"
             ) from None
         if logs.error is not None:

@@ -6,7 +6,12 @@ Heavy modules (kubernetes, websocket, the debugger) are imported inside the comm
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from typing import IO, Annotated, Any
 
 import typer
@@ -24,7 +29,14 @@ Examples:
 
   kdebug attach web --image gcr.io/distroless/base:debug --timeout 30s
 
-The target's filesystem is at /proc/1/root inside the debug container.
+  kdebug attach api --profile restricted --reason INC-42   (explicit profile, reason in the record)
+
+  kdebug attach crashy --copy --copy-command 'sleep infinity'   (debug a copy of a crashing pod)
+
+The debug image comes from the catalog (the target's image type) unless --image is given; the
+security profile fits the namespace's Pod Security level (--profile auto). Every session is
+recorded (kdebug sessions list). The target's filesystem is at /proc/1/root inside the debug
+container ($KDEBUG_TARGET_ROOT; in a copy, /proc/<target pid>/root).
 
 Exit status: the remote command's, or kdebug's own codes 64-75 and 130 (docs/exit-codes.md).
 """
@@ -73,7 +85,11 @@ def register(app: typer.Typer) -> None:
         ] = None,
         image: Annotated[
             str | None,
-            typer.Option("--image", show_default=False, help="Debug image (default: a pinned BusyBox)."),
+            typer.Option(
+                "--image",
+                show_default=False,
+                help="Debug image (default: chosen from the target's image by the catalog).",
+            ),
         ] = None,
         timeout: Annotated[
             str, typer.Option("--timeout", help="How long to wait for the debug container to start.")
@@ -90,6 +106,52 @@ def register(app: typer.Typer) -> None:
                 "(default: on for interactive shells).",
             ),
         ] = None,
+        profile: Annotated[
+            str,
+            typer.Option(
+                "--profile",
+                help="Security profile: auto, general, baseline, restricted, netadmin or sysadmin.",
+            ),
+        ] = "auto",
+        force: Annotated[
+            bool, typer.Option("--force", help="Send a profile the namespace's Pod Security would reject.")
+        ] = False,
+        copy: Annotated[
+            bool,
+            typer.Option("--copy", help="Debug a copy of the pod (crash-looping or not Running pods)."),
+        ] = False,
+        copy_command: Annotated[
+            str | None,
+            typer.Option(
+                "--copy-command",
+                show_default=False,
+                help="With --copy: the target's command in the copy, e.g. 'sleep infinity'.",
+            ),
+        ] = None,
+        keep: Annotated[
+            bool | None,
+            typer.Option(
+                "--keep/--delete",
+                show_default=False,
+                help="With --copy: keep or delete the copy at the end (default: ask, or delete when "
+                "not interactive).",
+            ),
+        ] = None,
+        reason: Annotated[
+            str | None,
+            typer.Option(
+                "--reason", show_default=False, help="Why (a ticket or incident id), in the record."
+            ),
+        ] = None,
+        no_record: Annotated[
+            bool,
+            typer.Option(
+                "--no-record", help="No transcript (only where the config sets sessions.allow_no_record)."
+            ),
+        ] = False,
+        record_input: Annotated[
+            bool, typer.Option("--record-input", help="Also record keystrokes (may capture passwords).")
+        ] = False,
     ) -> None:
         """Open a shell (or run COMMAND) in an ephemeral debug container beside TARGET's container."""
         code = run_attach(
@@ -104,6 +166,14 @@ def register(app: typer.Typer) -> None:
             timeout=timeout,
             idle_timeout=idle_timeout,
             reuse=reuse,
+            profile=profile,
+            force=force,
+            copy=copy,
+            copy_command=copy_command,
+            keep=keep,
+            reason=reason,
+            no_record=no_record,
+            record_input=record_input,
         )
         if code:
             raise typer.Exit(code)
@@ -111,27 +181,22 @@ def register(app: typer.Typer) -> None:
 
 def run_attach(**options: Any) -> int:
     from kdebug import terminal
-    from kdebug.debugger import AttachRequest, Debugger, LocalStreams
-    from kdebug.durations import parse_duration
-    from kdebug.errors import UsageError
+    from kdebug.config import effective_config
+    from kdebug.debugger import Debugger, LocalStreams
+    from kdebug.inspection import check_override_allowed, make_image_chooser
+    from kdebug.sessions.recorder import open_recorder
 
-    if not options["target"] and not options["selector"]:
-        raise UsageError("missing TARGET (a pod name, KIND/NAME, or -l SELECTOR)")
-    if options["selector"] and options["target"]:
-        # with -l there is no TARGET: `-l app=x -- cmd args` puts cmd where TARGET would be
-        options = {**options, "command": [options["target"], *options["command"]], "target": None}
-    request = AttachRequest(
-        target=options["target"],
-        selector=options["selector"],
-        namespace=options["namespace"],
-        context=options["context"],
-        kubeconfig=options["kubeconfig"],
-        container=options["container"],
-        image=options["image"],
-        command=list(options["command"]),
-        timeout_s=parse_duration(options["timeout"], option="--timeout"),
-        idle_timeout_s=parse_duration(options["idle_timeout"], option="--idle-timeout"),
-        reuse=options["reuse"],
+    request = build_request(options)
+    # everything below up to Debugger.run is local: the allowlist and the recording policy refuse
+    # before the cluster is touched
+    config = effective_config(request.kubeconfig, request.context)
+    if request.image:
+        check_override_allowed(config, request.image)
+    recorder = open_recorder(
+        config,
+        record=not options.get("no_record", False),
+        reason=options.get("reason"),
+        record_input=options.get("record_input", False),
     )
     stdin_fd = terminal.stdin_fd()
     local = LocalStreams(
@@ -143,10 +208,117 @@ def run_attach(**options: Any) -> int:
         stdin_has_data=terminal.stdin_has_data_source(stdin_fd),
     )
     renderer = ProgressRenderer(sys.stderr)
+    debugger = Debugger(
+        progress=renderer,
+        recorder=recorder,
+        session_id=lambda: recorder.session_id,
+        make_chooser=lambda client: make_image_chooser(config, kube_client=client),
+        confirm=_ask_on_terminal,
+        record_input=bool(options.get("record_input")),
+    )
     try:
-        return Debugger(progress=renderer).run(request, local)
+        with sigint_redelivered(debugger.interrupt_handled):
+            return debugger.run(request, local)
     finally:
         renderer.stop()
+
+
+REDELIVER_EVERY_S = 1.0
+REDELIVER_TIMES = 5
+
+
+@contextlib.contextmanager
+def sigint_redelivered(handled: threading.Event) -> Iterator[None]:
+    """Deliver a SIGINT again until kdebug has handled it.
+
+    Python turns SIGINT into KeyboardInterrupt in the main thread, but one that lands inside an object
+    finalizer (e.g. a TLS socket closed by the garbage collector) is printed as "Exception ignored"
+    and dropped: kdebug would keep waiting for a long command. So after a SIGINT the signal is sent
+    again every second (a few times) until the debugger says it caught the interrupt.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = threading.Event()
+    finished = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        received.set()
+        raise KeyboardInterrupt
+
+    def redeliver() -> None:
+        sent = 0
+        while not finished.wait(REDELIVER_EVERY_S):
+            if received.is_set() and not handled.is_set() and sent < REDELIVER_TIMES:
+                sent += 1
+                os.kill(os.getpid(), signal.SIGINT)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    watcher = threading.Thread(target=redeliver, name="kdebug-sigint", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        finished.set()
+        signal.signal(signal.SIGINT, previous)
+
+
+def build_request(options: dict[str, Any]) -> Any:
+    """complete + validate: flags -> AttachRequest, or a UsageError before anything else happens."""
+    import shlex
+
+    from kdebug import profiles
+    from kdebug.debugger import AttachRequest
+    from kdebug.durations import parse_duration
+    from kdebug.errors import UsageError
+
+    if not options["target"] and not options["selector"]:
+        raise UsageError("missing TARGET (a pod name, KIND/NAME, or -l SELECTOR)")
+    if options["selector"] and options["target"]:
+        # with -l there is no TARGET: `-l app=x -- cmd args` puts cmd where TARGET would be
+        options = {**options, "command": [options["target"], *options["command"]], "target": None}
+    copy = bool(options.get("copy"))
+    if not copy and options.get("copy_command") is not None:
+        raise UsageError("--copy-command needs --copy")
+    if not copy and options.get("keep") is not None:
+        raise UsageError("--keep/--delete need --copy")
+    profile = options.get("profile") or profiles.AUTO
+    profiles.validate_profile(profile)
+    copy_command = None
+    if options.get("copy_command") is not None:
+        try:
+            copy_command = shlex.split(options["copy_command"])
+        except ValueError as exc:
+            raise UsageError(f"--copy-command: {exc}") from None
+        if not copy_command:
+            raise UsageError("--copy-command is empty")
+    return AttachRequest(
+        target=options["target"],
+        selector=options["selector"],
+        namespace=options["namespace"],
+        context=options["context"],
+        kubeconfig=options["kubeconfig"],
+        container=options["container"],
+        image=options["image"],
+        command=list(options["command"]),
+        timeout_s=parse_duration(options["timeout"], option="--timeout"),
+        idle_timeout_s=parse_duration(options["idle_timeout"], option="--idle-timeout"),
+        reuse=options["reuse"],
+        profile=profile,
+        force=bool(options.get("force")),
+        copy=copy,
+        copy_command=copy_command,
+        keep=options.get("keep"),
+    )
+
+
+def _ask_on_terminal(question: str) -> bool:
+    """Yes/no on stderr after the session (the terminal is back in normal mode); default yes."""
+    sys.stderr.write(f"kdebug: {question} [Y/n] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
+    return answer.strip().lower() not in ("n", "no")
 
 
 def _binary(stream: IO[str]) -> IO[bytes]:
@@ -200,6 +372,24 @@ class ProgressRenderer:
 
     def _on_waiting(self, container: str, state: str) -> None:
         self._spin(f"waiting for {container}: {state}")
+
+    def _on_image(self, image: str, reason: str) -> None:
+        self._line(f"debug image {image}: {reason}")
+
+    def _on_preflight(self, summary: str) -> None:
+        self._line(summary)
+
+    def _on_security(self, profile: str, reason: str) -> None:
+        self._line(f"security profile {reason}")
+
+    def _on_copy(self, copy: str, pod: str) -> None:
+        self._line(f"created pod {copy}, a copy of {pod} (shareProcessNamespace) with the debugger in it")
+
+    def _on_copy_deleted(self, copy: str) -> None:
+        self._line(f"deleted the copy {copy}")
+
+    def _on_copy_kept(self, copy: str, namespace: str) -> None:
+        self._line(f"kept the copy {copy}; delete it with: kubectl delete pod {copy} -n {namespace}")
 
     def _on_banner(self, **fields: Any) -> None:
         self._pause()

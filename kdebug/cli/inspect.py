@@ -25,6 +25,17 @@ Examples:
 Exit status: 0 on success; 64-75 for kdebug's own errors (docs/exit-codes.md).
 """
 OUTPUTS = ("table", "json", "yaml")
+SECURITY_FIELDS = (
+    "profile",
+    "reason",
+    "level",
+    "version",
+    "runAsUser",
+    "runAsGroup",
+    "procRootReadable",
+    "error",
+    "hint",
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -156,9 +167,43 @@ def build_report(options: dict[str, Any], config: dict[str, Any], catalog: Any) 
     )
     if resolved.via:
         report["pod"]["via"] = resolved.via
+    report["security"] = security_report(kube, resolved.pod, resolved.container, report)
     if options["spec"]:
         report["spec"] = planned_spec(resolved.pod, resolved.container, report)
     return report
+
+
+def security_report(kube: Any, pod: dict[str, Any], container: str, report: dict[str, Any]) -> dict[str, Any]:
+    """The profile `attach --profile auto` would use for the target, and why (docs/inspect-json.md)."""
+    from kdebug.errors import KdebugError
+    from kdebug.models import ImageChoice
+    from kdebug.security import decide_security
+
+    debug = next(c for c in report["containers"] if c["name"] == container)["debugImage"]
+    choice = None
+    if debug["image"] is not None:
+        choice = ImageChoice(
+            image=debug["image"],
+            shell=list(debug["shell"] or ["sh"]),
+            reason=debug["reason"] or "",
+            run_as_user=debug["runAsUser"],
+            run_as_group=debug["runAsGroup"],
+        )
+    empty = dict.fromkeys(SECURITY_FIELDS)
+    try:
+        decision = decide_security(kube, pod, container, "auto", False, choice)
+    except KdebugError as exc:
+        return {**empty, "error": exc.message, "hint": exc.hint}
+    return {
+        **empty,
+        "profile": decision.profile,
+        "reason": decision.reason,
+        "level": decision.level,
+        "version": decision.version,
+        "runAsUser": decision.run_as_user,
+        "runAsGroup": decision.run_as_group,
+        "procRootReadable": decision.proc_root_readable,
+    }
 
 
 def planned_spec(pod: dict[str, Any], container: str, report: dict[str, Any]) -> dict[str, Any] | None:
@@ -174,7 +219,7 @@ def planned_spec(pod: dict[str, Any], container: str, report: dict[str, Any]) ->
     name = spec.unique_container_name(
         pod, lambda: "".join(secrets.choice(spec.SUFFIX_ALPHABET) for _ in range(5))
     )
-    return spec.build_ephemeral_container(
+    built = spec.build_ephemeral_container(
         name=name,
         image=debug["image"],
         command=debug["shell"],
@@ -185,6 +230,20 @@ def planned_spec(pod: dict[str, Any], container: str, report: dict[str, Any]) ->
         run_as_user=debug["runAsUser"],
         run_as_group=debug["runAsGroup"],
     )
+    security = report.get("security") or {}
+    if not security.get("profile"):
+        return built
+    from kdebug.security import SecurityDecision, apply_security
+
+    decision = SecurityDecision(
+        profile=security["profile"],
+        requested="auto",
+        run_as_user=security["runAsUser"],
+        run_as_group=security["runAsGroup"],
+        reason=security["reason"],
+        level=security["level"],
+    )
+    return apply_security(built, decision)
 
 
 def _stderr_progress(message: str) -> None:
@@ -229,6 +288,7 @@ def render_table(report: dict[str, Any], stream: Any) -> None:
             _debug_cell(item),
         )
     console.print(table)
+    console.print(_security_line(report.get("security")), markup=False, highlight=False)
     for warning in _warnings(report):
         console.print(f"warning: {warning}", markup=False, highlight=False)
     if report.get("spec") is not None:
@@ -236,6 +296,14 @@ def render_table(report: dict[str, Any], stream: Any) -> None:
 
         console.print("ephemeral container `attach` would add:")
         console.print(json.dumps(report["spec"], indent=2), markup=False, highlight=False)
+
+
+def _security_line(security: dict[str, Any] | None) -> str:
+    if not security:
+        return "security profile: unknown"
+    if security["error"]:
+        return f"security profile: refused: {security['error']}"
+    return f"security profile (--profile auto): {security['reason']}"
 
 
 def _name_cell(item: dict[str, Any]) -> str:

@@ -142,3 +142,12 @@ def proxied_kubeconfig(demo_emulator, kubeconfig, tmp_path):
     path.write_text(yaml.safe_dump(config))
     yield path, proxy
     proxy.cut()
+
+
+@pytest.fixture(autouse=True)
+def isolated_kdebug_dirs(tmp_path, monkeypatch):
+    """Session records, caches and config of these tests stay in the test's own directory."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("KDEBUG_CONFIG", raising=False)

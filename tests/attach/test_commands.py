@@ -93,11 +93,26 @@ def test_image_pull_failure_is_start_failed_with_reason(demo_emulator, kubeconfi
     assert "registry.kdebug.test/no/such:1 (imagePullPolicy IfNotPresent)" in result.err
 
 
-def test_forbidden_patch_keeps_server_message(demo_emulator, tmp_path, run_kdebug):
-    demo_emulator.add_user("viewer", rules=[{"verbs": ["get", "list", "watch"], "resources": ["pods"],
-                                             "namespaces": ["*"], "apiGroups": [""]}])
+def add_viewer(emulator, tmp_path):
+    emulator.add_user("viewer", rules=[{"verbs": ["get", "list", "watch"], "resources": ["pods"],
+                                        "namespaces": ["*"], "apiGroups": [""]}])
     config = tmp_path / "viewer.yaml"
-    demo_emulator.write_kubeconfig(config, user="viewer", namespace="demo")
+    emulator.write_kubeconfig(config, user="viewer", namespace="demo")
+    emulator.wait_for(lambda: all_running(emulator, "demo"), timeout=15)
+    return config
+
+
+def test_missing_permission_fails_in_preflight_before_any_patch(demo_emulator, tmp_path, run_kdebug):
+    config = add_viewer(demo_emulator, tmp_path)
+    result = run_kdebug("attach", "web", "--kubeconfig", str(config), "--", "true")
+    assert result.code == ExitCode.PERMISSION_DENIED
+    assert "patch pods/ephemeralcontainers" in result.err
+    assert not [r for r in demo_emulator.requests if r["method"] == "PATCH"]
+
+
+def test_forbidden_patch_keeps_server_message(demo_emulator, tmp_path, run_kdebug):
+    demo_emulator.access_reviews_enabled = False  # no preflight answer: the real request decides
+    config = add_viewer(demo_emulator, tmp_path)
     result = run_kdebug("attach", "web", "--kubeconfig", str(config), "--", "true")
     assert result.code == ExitCode.PERMISSION_DENIED
     assert 'User "viewer" cannot patch resource "pods/ephemeralcontainers"' in result.err
