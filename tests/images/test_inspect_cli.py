@@ -20,7 +20,7 @@ from kdebug.registry import RegistryClient
 
 from .conftest import basic_auths, needs_registry, unused_port
 
-TOP_KEYS = {"apiVersion", "kind", "pod", "platform", "target", "containers"}
+TOP_KEYS = {"apiVersion", "kind", "pod", "platform", "target", "containers", "security"}
 CONTAINER_KEYS = {
     "name",
     "target",
@@ -72,7 +72,9 @@ def test_spec_is_the_ephemeral_container_attach_would_send(kube, isolated_home, 
         "gcr.io/distroless/base-debian12:debug-nonroot",
         ["/busybox/sh"],
         "app",
-        {"runAsUser": 65532, "runAsGroup": 65532},
+        # the demo namespace is privileged: auto picks `general`, and the pod-level user makes the
+        # debugger run as the target's ids (see docs/security.md)
+        {"capabilities": {"add": ["SYS_PTRACE"]}, "runAsUser": 65532, "runAsGroup": 65532},
     )
 
 
@@ -154,35 +156,32 @@ def test_unreachable_registry_still_exits_zero_with_the_reason(
 
 @needs_registry
 def test_pull_secret_from_the_cluster_opens_a_private_registry(
-    kube, auth_registry, isolated_home, capsys
+    kube, emulator, auth_registry, isolated_home, capsys
 ) -> None:
     ref = parse_image_ref(f"{auth_registry.host}/private/api:7")
     client = RegistryClient(docker_auths=basic_auths(auth_registry.host))
     ocibuild.push_image(client, ref, ocibuild.distroless_image("base", nonroot=True), "7")
     payload = base64.b64encode(json.dumps({"auths": basic_auths(auth_registry.host)}).encode()).decode()
-    kube.request(
-        "POST",
-        "/api/v1/namespaces/default/secrets",
-        body={
+    # the cluster's objects are the test's setup, made in-process: kdebug itself only reads them
+    emulator.apply(
+        {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": "regcred"},
+            "metadata": {"name": "regcred", "namespace": "default"},
             "type": "kubernetes.io/dockerconfigjson",
             "data": {".dockerconfigjson": payload},
-        },
+        }
     )
-    kube.request(
-        "POST",
-        "/api/v1/namespaces/default/pods",
-        body={
+    emulator.apply(
+        {
             "apiVersion": "v1",
             "kind": "Pod",
-            "metadata": {"name": "private"},
+            "metadata": {"name": "private", "namespace": "default"},
             "spec": {
                 "imagePullSecrets": [{"name": "regcred"}],
                 "containers": [{"name": "api", "image": str(ref)}],
             },
-        },
+        }
     )
     target = run_json(capsys, "private", "-n", "default")["containers"][0]
     assert (target["registry"]["error"], target["classification"]["kind"], target["debugImage"]["image"]) == (
