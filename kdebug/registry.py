@@ -228,7 +228,14 @@ class RegistryClient:
         self.deadline_seconds = deadline_seconds or self.settings.timeout * 3
         self.stats = RegistryStats()
         self._tokens: dict[tuple[str, str], str] = {}
-        self._ssl = ssl.create_default_context()
+        self._ssl_context: ssl.SSLContext | None = None
+
+    @property
+    def _ssl(self) -> ssl.SSLContext:
+        # loading the system CAs costs ~20 ms: only pay it when an HTTPS registry is really contacted
+        if self._ssl_context is None:
+            self._ssl_context = ssl.create_default_context()
+        return self._ssl_context
 
     # -- public: evidence for classification -------------------------------------------------------
 
