@@ -171,6 +171,12 @@ def ensure_toolbox(
     if name is not None:
         return name, True
     pod_name = pod["metadata"]["name"]
+    # `pod` may be a snapshot from before an earlier step (or another kdebug) added a toolbox: ask
+    # the server once more before adding one, since ephemeral containers can never be removed
+    current = client.get(f"/api/v1/namespaces/{namespace}/pods/{pod_name}")
+    name = find_toolbox(current, wanted, now, min_left_s)
+    if name is not None:
+        return name, True
     add_container(client, namespace, pod_name, wanted)
     _, state = wait_for_container(
         client, namespace, pod_name, wanted["name"], control, until_terminated=False

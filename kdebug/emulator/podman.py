@@ -393,9 +393,12 @@ def podman_create_args(
     label: str,
     image_user: str,
     target_pid: int | None = None,
+    resolv_conf: str | None = None,
 ) -> list[str]:
     """`podman create` arguments for one container of a pod."""
     args = ["create", "--pod", podman_pod, "--name", name, "--label", f"{LABEL}={label}", "--pull", "never"]
+    if resolv_conf is not None:  # the kubelet mounts the pod's resolv.conf into every container
+        args += ["--volume", f"{resolv_conf}:/etc/resolv.conf:ro"]
     args += ["--stop-timeout", str(KILL_GRACE_SECONDS)]
     if container.get("stdin"):
         args.append("--interactive")
@@ -411,6 +414,14 @@ def podman_create_args(
     args += security_args(pod, container, image_user)
     entrypoint, arguments = command_args(container)
     return [*args, *entrypoint, str(container["image"]), *arguments]
+
+
+def cluster_first_resolv_conf(namespace: str) -> str:
+    return (
+        f"search {namespace}.svc.cluster.local svc.cluster.local cluster.local\n"
+        "nameserver 10.96.0.10\n"
+        "options ndots:5\n"
+    )
 
 
 def pull_policy(container: Mapping[str, Any]) -> str:
@@ -746,7 +757,20 @@ class PodmanRuntime:
             label=self.instance_label,
             image_user=image_user,
             target_pid=self._target_pid(container),
+            resolv_conf=self._resolv_conf(pod),
         )
+
+    def _resolv_conf(self, pod: dict[str, Any]) -> str:
+        """The pod's /etc/resolv.conf as the kubelet writes it for dnsPolicy ClusterFirst.
+
+        Only text: the pod's network namespace has nothing but loopback, so no query leaves it.
+        """
+        namespace, name = self._key(pod)
+        path = self.workdir / "resolv" / namespace / name / "resolv.conf"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(cluster_first_resolv_conf(namespace), encoding="utf-8")
+        return str(path)
 
     async def _run_and_restart(self, container: Tracked, create_args: list[str]) -> None:
         backoff = self.restart_backoff

@@ -22,6 +22,24 @@ def with_pod_context(context: dict[str, Any]) -> dict[str, Any]:
     return {**POD, "spec": {"securityContext": context}}
 
 
+def test_every_container_gets_the_pods_resolv_conf_like_the_kubelet_mounts_it() -> None:
+    container = {"name": "app", "image": "busybox"}
+    args = podman_create_args(
+        POD, container, name="n", podman_pod="p", label="l", image_user="", resolv_conf="/run/p/resolv.conf"
+    )
+    assert args[args.index("--volume") + 1] == "/run/p/resolv.conf:/etc/resolv.conf:ro"
+
+
+def test_resolv_conf_is_cluster_first_for_the_namespace() -> None:
+    from kdebug.emulator.podman import cluster_first_resolv_conf
+
+    assert cluster_first_resolv_conf("shop").splitlines() == [
+        "search shop.svc.cluster.local svc.cluster.local cluster.local",
+        "nameserver 10.96.0.10",
+        "options ndots:5",
+    ]
+
+
 @pytest.mark.parametrize(
     "pod, container, image_user, expected",
     [

@@ -58,6 +58,15 @@ def test_every_example_runs_every_step_against_the_demo(kubeconfig, run_kdebug, 
     assert statuses and "skipped" not in statuses and "cancelled" not in statuses
 
 
+def test_a_runbooks_steps_share_one_toolbox_per_pod(demo_emulator, kubeconfig, run_kdebug, tmp_path):
+    """Ephemeral containers can never be removed: three steps must not leave three toolboxes."""
+    result = run_kdebug("runbook", "run", write(tmp_path, STEPS.format(on_failure="continue")), "-o", "json")
+    assert result.code in (0, 70)  # `picky` fails on api by design; the toolbox count is what matters
+    for pod in ("web", "api"):
+        containers = demo_emulator.get("pods", "demo", pod)["spec"]["ephemeralContainers"]
+        assert [c["name"].startswith("kdebug-tbx-") for c in containers] == [True]
+
+
 def test_expect_mismatch_with_stop_skips_the_rest(kubeconfig, run_kdebug, tmp_path):
     result = run_kdebug("runbook", "run", write(tmp_path, STEPS.format(on_failure="stop")), "-o", "json")
     pods = {pod["pod"]: [(s["name"], s["status"]) for s in pod["steps"]] for pod in result.json()["pods"]}
