@@ -95,7 +95,7 @@ def run_doctor(**options: Any) -> int:
         kubeconfig=options["kubeconfig"],
         container=options["container"],
     )
-    config, config_check = load_config_or_check()
+    config, config_check = load_config_or_check(options)
     facts = gather_facts(request, config, datetime.now(UTC))
     if options["rbac"]:
         sys.stdout.write(rbac_yaml(facts, options["namespace"]))
@@ -108,14 +108,14 @@ def run_doctor(**options: Any) -> int:
     return doctor.overall_exit(checks)
 
 
-def load_config_or_check() -> tuple[dict, Any]:
+def load_config_or_check(options: dict[str, Any]) -> tuple[dict, Any]:
     """The user config, or {} and a failing check when it cannot be read (doctor reports, not dies)."""
-    from kdebug.config import load_config
+    from kdebug.config import effective_config
     from kdebug.doctor import failed
     from kdebug.errors import KdebugError
 
     try:
-        return load_config(), None
+        return effective_config(options.get("kubeconfig"), options.get("context")), None
     except KdebugError as exc:
         return {}, failed("config", f"kdebug config unusable: {exc.message}", "fix or remove the config file")
 

@@ -163,7 +163,7 @@ def build_request(options: dict[str, Any]) -> Any:
 
 def run_command(options: dict[str, Any]) -> int:
     from kdebug import runresult
-    from kdebug.config import load_config
+    from kdebug.config import effective_config
     from kdebug.errors import ExitCode
     from kdebug.runner import Runner
 
@@ -177,7 +177,8 @@ def run_command(options: dict[str, Any]) -> int:
         elif fmt == "text":
             _write(out, runresult.render_text(result))
 
-    results = Runner(load_config()).run(request, on_result=show)
+    config = effective_config(request.kubeconfig, request.context)  # with the cluster's mirrors
+    results = Runner(config).run(request, on_result=show)
     if fmt == "json":
         _write(out, runresult.render_json(results))
     sys.stderr.write(f"kdebug: {runresult.summary_line(results)}\n")

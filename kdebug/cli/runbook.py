@@ -128,7 +128,7 @@ def build_request(book: Any, options: dict[str, Any]) -> Any:
 
 def run_runbook_file(options: dict[str, Any]) -> int:
     from kdebug import runbook
-    from kdebug.config import load_config
+    from kdebug.config import effective_config
     from kdebug.errors import ExitCode, UsageError
     from kdebug.runner import Runner, run_runbook
 
@@ -136,7 +136,8 @@ def run_runbook_file(options: dict[str, Any]) -> int:
         raise UsageError(f"-o {options['output']}: choose one of {', '.join(REPORT_FORMATS)}")
     book = load_runbook(options["file"])
     request = build_request(book, options)
-    reports = run_runbook(Runner(load_config()), book, request)
+    config = effective_config(request.kubeconfig, request.context)  # with the cluster's mirrors
+    reports = run_runbook(Runner(config), book, request)
     render = {"text": runbook.render_text, "json": runbook.render_json,
               "markdown": runbook.render_markdown}[options["output"]]
     sys.stdout.write(render(book, reports))
