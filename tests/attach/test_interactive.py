@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import signal
+import subprocess
 import termios
 
 import pexpect
@@ -166,3 +168,39 @@ def test_shell_left_without_input_ends_after_idle_timeout(demo_emulator, kubecon
         return any(s["name"] == name and "terminated" in (s.get("state") or {}) for s in statuses)
 
     demo_emulator.wait_for(debug_shell_terminated, timeout=20)
+
+
+def _newest_session() -> dict:
+    done = subprocess.run([KDEBUG, "sessions", "list", "-o", "json", "--limit", "1"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["sessions"][0]
+
+
+def test_a_dropped_connection_leaves_a_failed_record_with_the_output(proxied_kubeconfig):
+    path, proxy = proxied_kubeconfig
+    child = spawn(KDEBUG, ["attach", "web"], path)
+    child.expect(BANNER_END)
+    child.sendline("echo rea''dy")
+    child.expect("ready")
+    proxy.cut()
+    child.expect(pexpect.EOF)
+    child.wait()
+    record = _newest_session()
+    assert (record["status"], record["exit_code"]) == ("failed", ExitCode.UNREACHABLE)
+    assert "lost during the session" in record["error"]
+    shown = subprocess.run([KDEBUG, "sessions", "show", record["session_id"]],
+                           capture_output=True, text=True, timeout=60)
+    assert "ready" in shown.stdout  # the transcript kept what the session printed
+
+
+def test_sigkill_of_kdebug_mid_session_shows_as_interrupted(demo_emulator, kubeconfig):
+    child = spawn(KDEBUG, ["attach", "web"], kubeconfig)
+    child.expect(BANNER_END)
+    child.sendline("echo rea''dy")
+    child.expect("ready")
+    child.kill(signal.SIGKILL)
+    child.wait()
+    record = _newest_session()
+    assert record["status"] == "interrupted"  # derived: the recording process is gone
+    assert record["ephemeral_container"] in ephemeral_names(demo_emulator, "demo", "web")
