@@ -16,6 +16,8 @@ from typing import IO, Annotated, Any
 
 import typer
 
+from kdebug.cli import options as common
+
 EXAMPLES = """\
 Examples:
 
@@ -61,23 +63,11 @@ def register(app: typer.Typer) -> None:
                 help="Run this instead of the debug image's shell.",
             ),
         ] = None,
-        namespace: Annotated[
-            str | None,
-            typer.Option(
-                "-n", "--namespace", show_default=False, help="Namespace (default: from kubeconfig)."
-            ),
-        ] = None,
-        context: Annotated[
-            str | None,
-            typer.Option("--context", show_default=False, help="Kubeconfig context (default: current)."),
-        ] = None,
-        kubeconfig: Annotated[
-            str | None,
-            typer.Option("--kubeconfig", show_default=False, help="Kubeconfig file (default: $KUBECONFIG)."),
-        ] = None,
+        namespace: common.Namespace = None,
+        context: common.Context = None,
+        kubeconfig: common.Kubeconfig = None,
         container: Annotated[
-            str | None,
-            typer.Option("-c", "--container", show_default=False, help="Target container in the pod."),
+            str | None, common.container_option("Target container in the pod.")
         ] = None,
         selector: Annotated[
             str | None,

@@ -238,14 +238,17 @@ def register(app: typer.Typer) -> None:
         if not 0 <= port <= 65535:
             raise UsageError(f"--port must be between 0 and 65535, not {port}")
         # SIGTERM from here on unwinds like Ctrl-C, so nothing the demo started outlives it, even when
-        # the signal comes while the cluster is still starting
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        # the signal comes while the cluster is still starting; SIGINT is made to raise even when the
+        # shell that started a background demo set it to be ignored
+        previous_term = signal.signal(signal.SIGTERM, _raise_terminated)
+        previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             return _run_demo(runtime, port, write_kubeconfig)
         except _Terminated:
             return 0
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGTERM, previous_term)
+            signal.signal(signal.SIGINT, previous_int)
 
 
 def _run_demo(runtime: str, port: int, write_kubeconfig: Path | None) -> int:

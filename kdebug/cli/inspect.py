@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
+from kdebug.cli import options as common
+
 EXAMPLES = """\
 Examples:
 
@@ -49,25 +51,11 @@ def register(app: typer.Typer) -> None:
                 help="NAME, pod/NAME, deploy/NAME, sts/NAME, ds/NAME, rs/NAME or job/NAME.",
             ),
         ] = None,
-        namespace: Annotated[
-            str | None,
-            typer.Option(
-                "-n", "--namespace", show_default=False, help="Namespace (default: from kubeconfig)."
-            ),
-        ] = None,
-        context: Annotated[
-            str | None,
-            typer.Option("--context", show_default=False, help="Kubeconfig context (default: current)."),
-        ] = None,
-        kubeconfig: Annotated[
-            str | None,
-            typer.Option("--kubeconfig", show_default=False, help="Kubeconfig file (default: $KUBECONFIG)."),
-        ] = None,
+        namespace: common.Namespace = None,
+        context: common.Context = None,
+        kubeconfig: common.Kubeconfig = None,
         container: Annotated[
-            str | None,
-            typer.Option(
-                "-c", "--container", show_default=False, help="Target container (marked in the output)."
-            ),
+            str | None, common.container_option("Target container (marked in the output).")
         ] = None,
         selector: Annotated[
             str | None,
