@@ -233,20 +233,15 @@ def identity_fields(client: Any, kubeconfig: str | None, context: str | None) ->
 
 def kubeconfig_user(kubeconfig: str | None, context: str | None) -> str | None:
     """The user name the kubeconfig's (current) context names; None when it cannot be read."""
-    import yaml
+    from kdebug import kubeconfig as kc
 
-    paths = [kubeconfig] if kubeconfig else (os.environ.get("KUBECONFIG") or "").split(os.pathsep)
-    paths = [p for p in paths if p] or [os.path.expanduser("~/.kube/config")]
     try:
-        with open(paths[0], encoding="utf-8") as handle:
-            document = yaml.safe_load(handle) or {}
-    except (OSError, yaml.YAMLError):
+        merged = kc.load_merged(kc.kubeconfig_paths(kubeconfig))
+        _name, ctx = kc.chosen_context(merged, context)
+    except KdebugError:  # the connection already reported any problem with the kubeconfig
         return None
-    wanted = context or document.get("current-context")
-    for entry in document.get("contexts") or []:
-        if entry.get("name") == wanted:
-            return (entry.get("context") or {}).get("user")
-    return None
+    user = ctx.get("user")
+    return str(user) if user else None
 
 
 def _context_of(client: Any) -> str | None:

@@ -67,6 +67,19 @@ class Transport:
         return context
 
 
+def _checked_ssl_context(transport: Transport) -> ssl.SSLContext:
+    """The TLS context, or a one-line UsageError when the kubeconfig's CA or client pair is unusable."""
+    try:
+        return transport.ssl_context()
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
+        raise UsageError(
+            f"kubeconfig: the certificate authority or client certificate for {transport.server} "
+            f"cannot be used ({reason})",
+            hint="check certificate-authority(-data) and client-certificate/key(-data) in the kubeconfig",
+        ) from None
+
+
 def _insecure_context() -> ssl.SSLContext:
     # the kubeconfig asked for insecure-skip-tls-verify
     context = ssl.create_default_context()
@@ -95,7 +108,7 @@ class KubeClient:
             # the kubeconfig asked for insecure-skip-tls-verify: one warning per request would bury the output
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         if transport.server.startswith("https"):
-            pool_options["ssl_context"] = transport.ssl_context()
+            pool_options["ssl_context"] = _checked_ssl_context(transport)
             if transport.tls_server_name:
                 pool_options["server_hostname"] = transport.tls_server_name
         self._pool = urllib3.PoolManager(num_pools=4, **pool_options)
@@ -232,14 +245,23 @@ class KubeClient:
         import websocket
 
         transport = self.transport
-        headers = [f"{key}: {value}" for key, value in transport.auth_headers().items()]
-        headers.append(f"User-Agent: {USER_AGENT}")
         url = _websocket_url(transport.server, path, query)
-        ws = websocket.WebSocket(
-            sslopt=_ssl_options(transport), skip_utf8_validation=True, enable_multithread=True
-        )
         try:
-            ws.connect(url, header=headers, subprotocols=list(subprotocols), timeout=CONNECT_TIMEOUT_S)
+            headers = [f"{key}: {value}" for key, value in transport.auth_headers().items()]
+            headers.append(f"User-Agent: {USER_AGENT}")
+            ws = websocket.WebSocket(
+                sslopt=_ssl_options(transport), skip_utf8_validation=True, enable_multithread=True
+            )
+            # redirect_limit=0: a redirect would carry the bearer token to wherever it points
+            ws.connect(
+                url,
+                header=headers,
+                subprotocols=list(subprotocols),
+                timeout=CONNECT_TIMEOUT_S,
+                redirect_limit=0,
+            )
+        except KdebugError:
+            raise
         except websocket.WebSocketBadStatusException as exc:
             raise self._error_from_websocket(exc, path) from None
         except Exception as exc:
@@ -364,7 +386,7 @@ def connect(
 
     paths = kc.kubeconfig_paths(kubeconfig)
     explicit = bool(kubeconfig or os.environ.get("KUBECONFIG"))
-    existing = [p for p in paths if p.exists()]
+    existing = [p for p in paths if _exists(p)]
     if explicit and not existing:
         raise UsageError(f"kubeconfig {os.pathsep.join(map(str, paths))} does not exist")
     if not existing:
@@ -391,6 +413,13 @@ def connect(
         context=context_name,
     )
     return KubeClient(transport, cluster, pool_size=pool_size)
+
+
+def _exists(path: Any) -> bool:
+    try:
+        return bool(path.exists())
+    except OSError as exc:  # e.g. a directory on the way that we may not read
+        raise UsageError(f"kubeconfig {path}: {exc.strerror}") from None
 
 
 def _transport_from_static(credentials: Any) -> Transport:

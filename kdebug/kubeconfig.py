@@ -91,6 +91,8 @@ def load_merged(paths: list[Path]) -> MergedConfig:
             continue
         except OSError as exc:
             raise UsageError(f"kubeconfig {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"kubeconfig {path}: not a text file") from None
         try:
             doc = yaml.safe_load(text) or {}
         except yaml.YAMLError:
@@ -104,9 +106,16 @@ def load_merged(paths: list[Path]) -> MergedConfig:
             ("users", "user", merged.users),
             ("contexts", "context", merged.contexts),
         ):
-            for item in doc.get(section) or []:
-                if isinstance(item, dict) and item.get("name") and item["name"] not in target:
-                    target[item["name"]] = Entry(item.get(inner) or {}, base)
+            items = doc.get(section) or []
+            if not isinstance(items, list):
+                raise UsageError(f"kubeconfig {path}: {section} must be a list")
+            for item in items:
+                if not (isinstance(item, dict) and item.get("name")) or item["name"] in target:
+                    continue
+                body = item.get(inner) or {}
+                if not isinstance(body, dict):
+                    raise UsageError(f"kubeconfig {path}: {section[:-1]} {item['name']!r} must be a mapping")
+                target[str(item["name"])] = Entry(body, base)
     return merged
 
 

@@ -139,8 +139,10 @@ def run_stream(ws: Any, target: StreamTarget, ping_interval: float = PING_INTERV
 def _send_initial_size(ws: Any, target: StreamTarget) -> None:
     assert target.stdin_fd is not None
     cols, rows = terminal.terminal_size(target.stdin_fd)
-    for frame in channels.initial_resize_frames(cols, rows):
-        ws.send_binary(frame)
+    # the container may have ended right after the upgrade: the reader reports how, as for later resizes
+    with contextlib.suppress(Exception):
+        for frame in channels.initial_resize_frames(cols, rows):
+            ws.send_binary(frame)
     if target.on_resize:
         target.on_resize(cols, rows)
 

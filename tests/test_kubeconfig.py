@@ -158,3 +158,37 @@ def test_attach_with_a_static_kubeconfig_never_imports_kubernetes(demo_emulator:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
     )
     assert result.stdout.split() == ["0", "False"], result.stderr
+
+
+@pytest.mark.parametrize(
+    ("cluster", "user"),
+    [
+        pytest.param({"certificate-authority-data": base64.b64encode(b"not a certificate").decode()}, {},
+                     id="CA data that is no certificate"),
+        pytest.param({}, {"client-certificate-data": base64.b64encode(b"junk").decode(),
+                          "client-key-data": base64.b64encode(b"junk").decode()},
+                     id="client pair that is junk"),
+    ],
+)
+def test_unusable_tls_material_is_one_usage_error(tmp_path: Path, cluster: dict, user: dict) -> None:
+    path = write(tmp_path / "config", {"c": {"server": "https://127.0.0.1:9", **cluster}},
+                 {"u": {"token": "t", **user}}, CTX, "main")
+    with pytest.raises(UsageError, match="cannot be used") as info:
+        kube.connect(str(path))
+    assert "junk" not in info.value.message and "not a certificate" not in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(b"\xff\xfe\x00binary", "not a text file", id="binary file"),
+        pytest.param(b"contexts: {a: b}", "contexts must be a list", id="contexts not a list"),
+        pytest.param(b"contexts:\n- name: main\n  context: just-a-string\ncurrent-context: main",
+                     "must be a mapping", id="context body not a mapping"),
+    ],
+)
+def test_wrongly_shaped_kubeconfigs_are_one_usage_error(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "config"
+    path.write_bytes(content)
+    with pytest.raises(UsageError, match=message):
+        kube.connect(str(path))

@@ -219,7 +219,7 @@ REDELIVER_TIMES = 5
 
 @contextlib.contextmanager
 def sigint_redelivered(handled: threading.Event) -> Iterator[None]:
-    """Deliver a SIGINT again until kdebug has handled it.
+    """Turn SIGINT, SIGTERM and SIGHUP into KeyboardInterrupt, and deliver it again until handled.
 
     Python turns SIGINT into KeyboardInterrupt in the main thread, but one that lands inside an object
     finalizer (e.g. a TLS socket closed by the garbage collector) is printed as "Exception ignored"
@@ -231,7 +231,10 @@ def sigint_redelivered(handled: threading.Event) -> Iterator[None]:
         return
     received = threading.Event()
     finished = threading.Event()
-    previous = signal.getsignal(signal.SIGINT)
+    # SIGTERM (timeout(1), a CI runner) and SIGHUP (a closed terminal window) end the session the way
+    # Ctrl-C does: terminal restored, the container's fate reported, the session recorded
+    stopping = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.getsignal(sig) for sig in stopping}
 
     def on_sigint(signum: int, frame: Any) -> None:
         received.set()
@@ -244,14 +247,16 @@ def sigint_redelivered(handled: threading.Event) -> Iterator[None]:
                 sent += 1
                 os.kill(os.getpid(), signal.SIGINT)
 
-    signal.signal(signal.SIGINT, on_sigint)
+    for sig in stopping:
+        signal.signal(sig, on_sigint)
     watcher = threading.Thread(target=redeliver, name="kdebug-sigint", daemon=True)
     watcher.start()
     try:
         yield
     finally:
         finished.set()
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def build_request(options: dict[str, Any]) -> Any:

@@ -8,6 +8,7 @@ import subprocess
 import termios
 
 import pexpect
+import pytest
 
 from kdebug.errors import ExitCode
 from tests.attach.conftest import KDEBUG, STTY_STATE, ephemeral_names, spawn
@@ -204,3 +205,19 @@ def test_sigkill_of_kdebug_mid_session_shows_as_interrupted(demo_emulator, kubec
     record = _newest_session()
     assert record["status"] == "interrupted"  # derived: the recording process is gone
     assert record["ephemeral_container"] in ephemeral_names(demo_emulator, "demo", "web")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["sigterm", "sighup"])
+def test_sigterm_or_sighup_mid_session_restore_the_terminal_and_record_it(demo_emulator, kubeconfig, sig):
+    child = spawn(KDEBUG, ["attach", "web"], kubeconfig)
+    cooked = termios.tcgetattr(child.child_fd)
+    child.expect(BANNER_END)
+    child.sendline("echo rea''dy")
+    child.expect("ready")
+    child.kill(sig)
+    child.expect(pexpect.EOF)
+    child.wait()
+    assert child.exitstatus == ExitCode.INTERRUPTED
+    assert "Traceback" not in child.before
+    assert termios.tcgetattr(child.child_fd) == cooked
+    assert _newest_session()["status"] == "interrupted"
