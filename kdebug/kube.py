@@ -164,7 +164,7 @@ class KubeClient:
             if response.status < 400:
                 return response
             text = _read_text(response)
-            if response.status in RETRY_STATUSES and attempt < MAX_ATTEMPTS:
+            if _may_retry(method, response.status) and attempt < MAX_ATTEMPTS:
                 self.sleep(_backoff_seconds(attempt, response.headers))
                 continue
             raise error_from_response(response.status, text, method, path, self.server)
@@ -303,6 +303,15 @@ def error_from_response(status: int, body: str, method: str, path: str, server: 
             return NotSupportedError("ephemeral containers are disabled for this cluster")
         return NotFoundError(message)
     return ApiError(message, status=status, reason=reason)
+
+
+def _may_retry(method: str, status: int) -> bool:
+    """429 means the server did nothing, so any request may go again. After a 409 or 5xx a POST may
+    not: if its first try did succeed, a retry would leave a second object behind (a copy pod running
+    the target's app). Reads, and patches of named ephemeral containers, are safe to repeat."""
+    if status == 429:
+        return True
+    return status in RETRY_STATUSES and method.upper() != "POST"
 
 
 def _backoff_seconds(attempt: int, headers: Any) -> float:

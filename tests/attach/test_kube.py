@@ -90,7 +90,7 @@ class ScriptedServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_PATCH = _answer  # noqa: N815
+            do_GET = do_PATCH = do_POST = _answer  # noqa: N815
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -197,6 +197,28 @@ def test_retryable_answers_are_retried(tmp_path, server, status):
     client = kube.connect(str(path))
     client.sleep = lambda seconds: None
     assert client.get("/x") == {"ok": True}
+    assert len(api.seen) == 2
+
+
+@pytest.mark.parametrize("status", [409, 503], ids=["conflict", "unavailable"])
+def test_a_post_is_not_repeated_after_an_answer_that_may_follow_success(tmp_path, server, status):
+    api = server([(status, status_body(status, "R", "maybe created")), (200, '{"ok": true}')])
+    path = tmp_path / "config"
+    write_kubeconfig(path, api.url)
+    client = kube.connect(str(path))
+    client.sleep = lambda seconds: None
+    with pytest.raises(ApiError):
+        client.request("POST", "/api/v1/namespaces/d/pods", body={"kind": "Pod"})
+    assert len(api.seen) == 1
+
+
+def test_a_throttled_post_is_sent_again(tmp_path, server):
+    api = server([(429, status_body(429, "TooManyRequests", "slow down")), (201, '{"ok": true}')])
+    path = tmp_path / "config"
+    write_kubeconfig(path, api.url)
+    client = kube.connect(str(path))
+    client.sleep = lambda seconds: None
+    assert client.request("POST", "/api/v1/namespaces/d/pods", body={"kind": "Pod"}) == {"ok": True}
     assert len(api.seen) == 2
 
 
