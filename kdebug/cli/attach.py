@@ -69,10 +69,7 @@ def register(app: typer.Typer) -> None:
         container: Annotated[
             str | None, common.container_option("Target container in the pod.")
         ] = None,
-        selector: Annotated[
-            str | None,
-            typer.Option("-l", "--selector", show_default=False, help="Choose the pod by label selector."),
-        ] = None,
+        selector: common.Selector = None,
         image: Annotated[
             str | None,
             typer.Option(

@@ -57,10 +57,7 @@ def register(app: typer.Typer) -> None:
         container: Annotated[
             str | None, common.container_option("Target container (marked in the output).")
         ] = None,
-        selector: Annotated[
-            str | None,
-            typer.Option("-l", "--selector", show_default=False, help="Choose the pod by label selector."),
-        ] = None,
+        selector: common.Selector = None,
         output: Annotated[str, typer.Option("-o", "--output", help="table, json or yaml.")] = "table",
         spec: Annotated[
             bool, typer.Option("--spec", help="Also show the ephemeral container spec `attach` would send.")

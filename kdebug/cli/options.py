@@ -14,6 +14,10 @@ Context = Annotated[
     str | None,
     typer.Option("--context", show_default=False, help="Kubeconfig context (default: current)."),
 ]
+Selector = Annotated[
+    str | None,
+    typer.Option("-l", "--selector", show_default=False, help="Choose the pod by label selector."),
+]
 Kubeconfig = Annotated[
     str | None,
     typer.Option("--kubeconfig", show_default=False, help="Kubeconfig file (default: $KUBECONFIG)."),
