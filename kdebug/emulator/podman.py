@@ -44,13 +44,12 @@ from kdebug.emulator.runtime import (
     Launch,
     Proc,
     container_not_found,
+    forward_to_client,
     log_waiting_error,
     read_client_frames,
     restarts,
 )
 from kdebug.emulator.streams import (
-    STDERR,
-    STDOUT,
     ChannelSession,
     StreamOptions,
     StreamRequestError,
@@ -953,7 +952,7 @@ class PodmanRuntime:
         container.clients.add(proc)
         proc.exited.add_done_callback(lambda _: queue.put_nowait(None))
         forward = asyncio.create_task(
-            self._forward(session, queue, options, lambda: final(proc.exited.result()))
+            forward_to_client(session, queue, options, lambda: final(proc.exited.result()))
         )
         try:
             await read_client_frames(session, proc, options)
@@ -963,24 +962,6 @@ class PodmanRuntime:
             container.clients.discard(proc)
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(forward, DRAIN_SECONDS)
-
-    @staticmethod
-    async def _forward(
-        session: ChannelSession,
-        queue: asyncio.Queue[tuple[int, bytes] | None],
-        options: StreamOptions,
-        final_status: Callable[[], dict[str, Any]],
-    ) -> None:
-        while True:
-            item = await queue.get()
-            if item is None:
-                await session.finish(final_status())
-                return
-            channel, data = item
-            if (channel == STDOUT and options.stdout) or (
-                channel == STDERR and (options.stderr or options.tty)
-            ):
-                await session.send(STDOUT if options.tty else channel, data)
 
     async def handle_log(
         self, request: web.Request, pod: dict[str, Any], container: str

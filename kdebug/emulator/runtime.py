@@ -617,6 +617,26 @@ def log_waiting_error(container: str, pod: str, reason: str) -> dict[str, Any]:
     )
 
 
+async def forward_to_client(
+    session: ChannelSession,
+    queue: asyncio.Queue[tuple[int, bytes] | None],
+    options: StreamOptions,
+    final_status: Callable[[], dict[str, Any]],
+) -> None:
+    """Process -> client: the streams the client asked for, then the final Status (both runtimes).
+
+    With a tty there is one stream: anything a runtime reports as stderr goes out as stdout.
+    """
+    while True:
+        item = await queue.get()
+        if item is None:
+            await session.finish(final_status())
+            return
+        channel, data = item
+        if (channel == STDOUT and options.stdout) or (channel == STDERR and (options.stderr or options.tty)):
+            await session.send(STDOUT if options.tty else channel, data)
+
+
 async def read_client_frames(session: ChannelSession, proc: Proc, options: StreamOptions) -> None:
     """Client -> process: stdin, resizes, and v5's close of stdin (shared by both runtimes)."""
     async for channel, payload in session.frames():
@@ -871,7 +891,7 @@ class ProcessRuntime:
         def final_status() -> dict[str, Any]:
             return attach_exit_status((instance.exit_code or 0) if self.attach_exit_codes else 0)
 
-        forward = asyncio.create_task(self._forward(session, queue, options, final_status))
+        forward = asyncio.create_task(forward_to_client(session, queue, options, final_status))
         try:
             await read_client_frames(session, instance.proc, options)
         finally:
@@ -883,22 +903,6 @@ class ProcessRuntime:
             # Ephemeral-container semantics: a client leaving does not close stdin, unless stdinOnce.
             if options.stdin and container.spec.get("stdinOnce"):
                 instance.proc.close_stdin()
-
-    async def _forward(
-        self,
-        session: ChannelSession,
-        queue: asyncio.Queue[tuple[int, bytes] | None],
-        options: StreamOptions,
-        final_status: Callable[[], dict[str, Any]],
-    ) -> None:
-        while True:
-            item = await queue.get()
-            if item is None:
-                await session.finish(final_status())
-                return
-            channel, data = item
-            if (channel == STDOUT and options.stdout) or (channel == STDERR and options.stderr):
-                await session.send(channel, data)
 
     async def handle_exec(
         self, request: web.Request, pod: dict[str, Any], container: str
@@ -932,7 +936,7 @@ class ProcessRuntime:
         container.execs.add(proc)
         proc.exited.add_done_callback(lambda _: queue.put_nowait(None))
         forward = asyncio.create_task(
-            self._forward(
+            forward_to_client(
                 session, queue, options, lambda: exec_exit_status(proc.exited.result(), options.command)
             )
         )
