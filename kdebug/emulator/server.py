@@ -79,6 +79,9 @@ def warning_header(text: str) -> str:
 
 API_KEY: web.AppKey[ApiServer] = web.AppKey("api")
 USER_KEY: web.RequestKey[authz.User] = web.RequestKey("user")
+# Set by a streaming handler that ended because its client went away: the request log then says 499
+# whether the loss was met before or after the answer's headers went out.
+CLIENT_LEFT: web.RequestKey[bool] = web.RequestKey("client_left")
 # labels of the object a request carried (create) or targeted (by name), for the request log
 LABELS_KEY: web.RequestKey[dict[str, str] | None] = web.RequestKey("labels")
 
@@ -1062,6 +1065,7 @@ class Handlers:
                         )
                     except TimeoutError:
                         if client_gone(request):  # a quiet watch notices a client that left, too
+                            request[CLIENT_LEFT] = True
                             break
                         continue
                     if event is None:  # the server is stopping
@@ -1070,7 +1074,7 @@ class Handlers:
                 with contextlib.suppress(ConnectionError):
                     await response.write_eof()
             except ConnectionError:  # the client went away: the watch simply ends
-                pass
+                request[CLIENT_LEFT] = True
             return response
         finally:
             store.unsubscribe(watcher)
@@ -1415,7 +1419,7 @@ async def request_middleware(request: web.Request, handler: Callable[..., Any]) 
         ):
             raise _forbidden_path(user, request.path)
         response = await handler(request)
-        code = response.status
+        code = 499 if request.get(CLIENT_LEFT) else response.status
         return response
     except StatusError as exc:
         code = int(exc.body.get("code", 500))
