@@ -32,10 +32,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from aiohttp import web
 
+from kdebug.emulator import crilog
 from kdebug.emulator import status as st
 from kdebug.emulator.images import ImageTable, normalize_ref
 from kdebug.emulator.podman_images import registries_conf
@@ -68,6 +69,8 @@ KILL_GRACE_SECONDS = 2
 PULL_BACKOFF_SECONDS = 10.0
 RESTART_BACKOFF_SECONDS = 10.0
 DRAIN_SECONDS = 1.0
+LOG_POLL_SECONDS = 0.02  # a follow re-reads the log file this often (an exit wakes it at once)
+LOG_READ_BYTES = 65536
 # containerd's default capability set (what a kubelet's containers get); podman's own default is smaller
 DEFAULT_CAPABILITIES = (
     "CHOWN",
@@ -451,6 +454,12 @@ def rfc3339_from_podman(moment: str) -> str:
     return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def log_path_from_inspect(details: Mapping[str, Any]) -> str:
+    """The container's log file: podman 4.3 fills HostConfig.LogConfig.Path (docker's LogPath stays unset)."""
+    log_config = (details.get("HostConfig") or {}).get("LogConfig") or {}
+    return str(details.get("LogPath") or log_config.get("Path") or "")
+
+
 def terminated_from_inspect(state: Mapping[str, Any], container_id: str) -> dict[str, Any]:
     exit_code = int(state.get("ExitCode", 0))
     terminated: dict[str, Any] = {
@@ -499,9 +508,18 @@ class Tracked:
     container_id: str = ""
     image_id: str | None = None
     pid: int = 0  # of the main process while running, for debuggers joining its PID namespace
+    log_path: str = ""  # the k8s-file log (CRI format) of its podman container
+    run_ended: asyncio.Event = field(default_factory=asyncio.Event)  # set once the current run stops running
     task: asyncio.Task[None] | None = None
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
     clients: set[Proc] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class LogOptions:
+    follow: bool
+    timestamps: bool
+    tail_lines: int | None
 
 
 def _query_lists(request: web.Request) -> dict[str, list[str]]:
@@ -593,6 +611,10 @@ class PodmanRuntime:
             container.waiting_reason = state["waiting"]["reason"]
         running = "running" in state
         container.running = running
+        if not running:
+            container.run_ended.set()
+        elif container.run_ended.is_set():  # a new run: followers of the last one have ended
+            container.run_ended = asyncio.Event()
         try:
             self.events.container_state(
                 container.namespace,
@@ -809,6 +831,7 @@ class PodmanRuntime:
             return None
         details = await self.inspect(container.podman_name) or {}
         state = details.get("State") or {}
+        container.log_path = log_path_from_inspect(details) or container.log_path
         container.started = True
         if started.returncode != 0:  # the runtime could not start it (e.g. the executable is missing)
             terminated = terminated_from_inspect(state, container.container_id)
@@ -823,7 +846,8 @@ class PodmanRuntime:
         self._report(
             container, {"running": {"startedAt": rfc3339_from_podman(str(state.get("StartedAt", "")))}}
         )
-        await self.podman("wait", "--interval", "100ms", container.podman_name)
+        await self.podman("wait", "--interval", "20ms", container.podman_name)
+        container.run_ended.set()  # log followers may end now: conmon drains the output before the exit
         details = await self.inspect(container.podman_name) or {}
         if container.stop_requested.is_set():
             return 0
@@ -966,41 +990,78 @@ class PodmanRuntime:
     async def handle_log(
         self, request: web.Request, pod: dict[str, Any], container: str
     ) -> web.StreamResponse:
+        """Read the container's CRI log file the way the kubelet does; a follow ends when the run ends."""
         query = _query_lists(request)
         tracked = self._tracked(pod, container)
         pod_name = (pod.get("metadata") or {}).get("name", "")
         if tracked is None or not tracked.started:
             reason = tracked.waiting_reason if tracked is not None else "ContainerCreating"
             return status_response(log_waiting_error(container, pod_name, reason))
-        args = ["logs"]
-        if query_bool(query.get("follow", [])):
-            args.append("--follow")
-        if query_bool(query.get("timestamps", [])):
-            args.append("--timestamps")
         tail = (query.get("tailLines") or [""])[0]
-        if tail:
-            if not tail.isdigit():
-                return status_response(st.bad_request(f'invalid value for tailLines: "{tail}"'))
-            args += ["--tail", tail]
-        process = await asyncio.create_subprocess_exec(
-            *self.setup.argv(*args, tracked.podman_name),
-            env=self.setup.env(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+        if tail and not tail.isdigit():
+            return status_response(st.bad_request(f'invalid value for tailLines: "{tail}"'))
+        options = LogOptions(
+            follow=query_bool(query.get("follow", [])),
+            timestamps=query_bool(query.get("timestamps", [])),
+            tail_lines=int(tail) if tail else None,
         )
-        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
-        await response.prepare(request)
+        run_ended = tracked.run_ended  # taken before the first read, so a later exit is never missed
         try:
-            assert process.stdout is not None
-            while chunk := await process.stdout.read(65536):
-                await response.write(chunk)
-            await response.write_eof()
-        except ConnectionError:
-            pass
-        finally:
-            if process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.terminate()
-                await process.wait()
+            log_file = open(await self._log_path(tracked), "rb")  # noqa: SIM115 (closed below)
+        except OSError as error:
+            message = f'failed to open log file for container "{container}": {error.strerror}'
+            return status_response(st.internal_error(message))
+        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        with log_file:
+            await response.prepare(request)
+            try:
+                if options.follow:
+                    ending = (run_ended, tracked.stop_requested)
+                    await _follow_log(request, response, log_file, ending, options)
+                else:
+                    text = log_file.read()
+                    await response.write(
+                        crilog.render_log(text, tail_lines=options.tail_lines, timestamps=options.timestamps)
+                    )
+                await response.write_eof()
+            except ConnectionError:
+                pass  # the client stopped reading
         return response
+
+    async def _log_path(self, tracked: Tracked) -> str:
+        if not tracked.log_path:
+            tracked.log_path = log_path_from_inspect(await self.inspect(tracked.podman_name) or {})
+        return tracked.log_path
+
+
+async def _follow_log(
+    request: web.Request,
+    response: web.StreamResponse,
+    log_file: BinaryIO,
+    ending: tuple[asyncio.Event, asyncio.Event],
+    options: LogOptions,
+) -> None:
+    """Send the log (its last tailLines records), then what the container adds, until its run ends.
+
+    `ending`: the run's end and the pod's removal. conmon writes the last records before podman
+    reports the exit, so once the run is known to have ended, one more read to the end finds everything."""
+    run_ended, removed = ending
+    records, pending = crilog.split_records(log_file.read())
+    shown = crilog.last_records(records, options.tail_lines)
+    await response.write(crilog.render(shown, timestamps=options.timestamps))
+    while True:
+        ended = run_ended.is_set() or removed.is_set()  # taken before the read, never after it
+        chunk = log_file.read(LOG_READ_BYTES)
+        if chunk:
+            records, pending = crilog.split_records(pending + chunk)
+            if records:
+                await response.write(crilog.render(records, timestamps=options.timestamps))
+            continue
+        if ended or _client_gone(request):
+            return
+        with contextlib.suppress(TimeoutError):  # the file has no event to wait on; the exit has one
+            await asyncio.wait_for(run_ended.wait(), LOG_POLL_SECONDS)
+
+
+def _client_gone(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()

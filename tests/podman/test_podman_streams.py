@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import json
+import re
 import time
+import urllib.error
+import urllib.request
 import uuid
 from typing import Any
 
 import pytest
 import websocket
 
-from tests.podman.conftest import WAIT_SECONDS, Harness, is_running, is_terminated, logs_of, make_pod
+from tests.podman.conftest import (
+    WAIT_SECONDS,
+    Harness,
+    exec_in,
+    is_running,
+    is_terminated,
+    logs_of,
+    make_pod,
+)
 
 pytestmark = pytest.mark.podman
 
@@ -190,3 +201,116 @@ def test_v5_close_of_stdin_ends_the_containers_input(harness: Harness) -> None:
     finally:
         terminal.close()
     assert state["terminated"]["exitCode"] == 0
+
+
+# --- logs read from the container's CRI log file ---
+
+
+def gated(script: str, before: str = "") -> list[str]:
+    """A command that runs `before`, prints `ready`, waits until the test writes to /go (a fifo), then
+    runs `script`."""
+    return ["sh", "-c", f"{before} mkfifo /go; echo ready; read x < /go; {script}"]
+
+
+def read_through_ready(response: Any) -> bytes:
+    lines = []
+    while (line := response.readline()) not in (b"ready\n", b""):
+        lines.append(line)
+    return b"".join([*lines, line])
+
+
+def open_gate(harness: Harness, pod: dict[str, Any]) -> None:
+    output, status = exec_in(harness, pod, "c", ["sh", "-c", "echo go > /go"])
+    assert status == {"metadata": {}, "status": "Success"}, output
+
+
+def log_url(harness: Harness, pod: dict[str, Any], query: str) -> str:
+    return harness.url(pod, "log", f"container=c&{query}").replace("ws://", "http://")
+
+
+def start_once(harness: Harness, command: list[str]) -> dict[str, Any]:
+    pod = make_pod([{"name": "c", "image": BUSYBOX, "command": command}])
+    pod["spec"]["restartPolicy"] = "Never"
+    return harness.start_pod(pod)
+
+
+def follow_through_exit(harness: Harness, script: str) -> bytes:
+    """Follow the log of a running container, let it run `script` and exit; what the stream carried."""
+    pod = start_once(harness, gated(script))
+    harness.recorder.wait_for(pod["metadata"]["name"], "c", is_running)
+    with urllib.request.urlopen(log_url(harness, pod, "follow=true"), timeout=WAIT_SECONDS) as response:
+        head = read_through_ready(response)
+        open_gate(harness, pod)
+        return head + response.read()  # returns only once the server ends the stream
+
+
+def finished_log(harness: Harness, script: str, query: str = "") -> bytes:
+    pod = start_once(harness, ["sh", "-c", script])
+    harness.recorder.wait_for(pod["metadata"]["name"], "c", is_terminated)
+    with urllib.request.urlopen(log_url(harness, pod, query), timeout=WAIT_SECONDS) as response:
+        return response.read()
+
+
+def test_log_follow_ends_with_all_output_after_the_container_exits(harness: Harness) -> None:
+    assert follow_through_exit(harness, "echo one; echo two; echo three") == b"ready\none\ntwo\nthree\n"
+
+
+def test_log_follow_keeps_output_printed_right_before_exit(harness: Harness) -> None:
+    expected = "".join(f"{n}\n" for n in range(1, 20001)).encode()
+    assert follow_through_exit(harness, "seq 1 20000") == b"ready\n" + expected
+
+
+LONG_LINES = "head -c 20000 /dev/zero | tr '\\0' a; echo; head -c 10000 /dev/zero | tr '\\0' b"
+
+
+def test_log_follow_joins_partial_records_of_long_lines(harness: Harness) -> None:
+    assert follow_through_exit(harness, LONG_LINES) == b"ready\n" + b"a" * 20000 + b"\n" + b"b" * 10000
+
+
+def test_log_of_a_finished_container_joins_partial_records(harness: Harness) -> None:
+    assert finished_log(harness, LONG_LINES) == b"a" * 20000 + b"\n" + b"b" * 10000
+
+
+def test_log_timestamps_prefix_each_line_as_the_kubelet_does(harness: Harness) -> None:
+    lines = finished_log(harness, "echo one; echo two", "timestamps=true").decode().splitlines()
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z"
+    assert [re.fullmatch(f"{stamp} (one|two)", line) is not None for line in lines] == [True, True]
+
+
+def test_log_tail_lines_of_a_finished_container(harness: Harness) -> None:
+    assert finished_log(harness, "seq 1 10", "tailLines=3") == b"8\n9\n10\n"
+
+
+def test_log_follow_with_tail_lines_starts_at_the_tail(harness: Harness) -> None:
+    pod = start_once(harness, gated("echo after", before="seq 1 5;"))
+    harness.recorder.wait_for(pod["metadata"]["name"], "c", is_running)
+    with urllib.request.urlopen(log_url(harness, pod, "follow=true"), timeout=WAIT_SECONDS) as response:
+        read_through_ready(response)  # now all of it is in the log file
+    with urllib.request.urlopen(
+        log_url(harness, pod, "follow=true&tailLines=2"), timeout=WAIT_SECONDS
+    ) as response:
+        head = read_through_ready(response)
+        open_gate(harness, pod)
+        assert head + response.read() == b"5\nready\nafter\n"
+
+
+def test_log_follow_of_a_crash_looping_container_ends_with_its_log(harness: Harness) -> None:
+    pod = harness.start_pod(
+        make_pod([{"name": "c", "image": BUSYBOX, "command": ["sh", "-c", "echo ran; exit 1"]}])
+    )
+    harness.recorder.wait_for(
+        pod["metadata"]["name"], "c", lambda s: s.get("waiting", {}).get("reason") == "CrashLoopBackOff"
+    )
+    with urllib.request.urlopen(log_url(harness, pod, "follow=true"), timeout=WAIT_SECONDS) as response:
+        assert response.read().startswith(b"ran\n")
+
+
+def test_log_with_a_bad_tail_lines_is_refused(harness: Harness) -> None:
+    pod = start_once(harness, ["true"])
+    harness.recorder.wait_for(pod["metadata"]["name"], "c", is_terminated)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(log_url(harness, pod, "tailLines=-1"), timeout=WAIT_SECONDS)
+    assert (refused.value.code, json.loads(refused.value.read())["message"]) == (
+        400,
+        'invalid value for tailLines: "-1"',
+    )
