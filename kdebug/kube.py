@@ -1,8 +1,8 @@
 """ADAPTER: the only module that talks to the Kubernetes API (and the only one importing `kubernetes`).
 
-Every HTTP request goes through `KubeClient._send`: JSON bodies over one urllib3 connection pool,
-plain dicts back, failures turned into kdebug errors. Tokens and passwords never reach a message:
-errors name the server URL, the verb and the path only.
+Every HTTP request goes through `KubeClient._send`: JSON bodies over one keep-alive connection pool
+(kdebug.httppool, standard library only), plain dicts back, failures turned into kdebug errors.
+Tokens and passwords never reach a message: errors name the server URL, the verb and the path only.
 
 Credentials come from kdebug.kubeconfig when the kubeconfig is static (a token, a client certificate
 or a basic-auth pair: no code to run), which keeps `import kubernetes` (about 0.3 s) off the common
@@ -13,6 +13,7 @@ path; anything else (exec plugins, auth providers, in-cluster config) is loaded 
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import ssl
@@ -98,20 +99,19 @@ class KubeClient:
         sleep: Callable[[float], None] = time.sleep,
         pool_size: int = 4,
     ):
-        import urllib3
+        from kdebug.httppool import ConnectionPool
 
         self.transport = transport
         self.cluster = cluster
         self.sleep = sleep
-        pool_options: dict[str, Any] = {"maxsize": max(1, pool_size), "block": False}
-        if not transport.verify:
-            # the kubeconfig asked for insecure-skip-tls-verify: one warning per request would bury the output
-            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        if transport.server.startswith("https"):
-            pool_options["ssl_context"] = _checked_ssl_context(transport)
-            if transport.tls_server_name:
-                pool_options["server_hostname"] = transport.tls_server_name
-        self._pool = urllib3.PoolManager(num_pools=4, **pool_options)
+        https = transport.server.startswith("https")
+        self._pool = ConnectionPool(
+            transport.server,
+            ssl_context=_checked_ssl_context(transport) if https else None,
+            server_hostname=transport.tls_server_name,
+            maxsize=pool_size,
+        )
+        self._prefetched: dict[str, Any] = {}  # path -> Pending GET (see prefetch)
 
     @property
     def server(self) -> str:
@@ -132,34 +132,28 @@ class KubeClient:
         content_type: str | None,
         timeout: float | tuple[float, float] | None,
     ) -> Any:
-        """One request, with bounded retries on 409/429/5xx; returns the unread urllib3 response."""
-        import urllib3
-
+        """One request, with bounded retries on 409/429/5xx; returns the response with its body unread."""
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         data = None
         if body is not None:
             headers["Content-Type"] = content_type or "application/json"
             data = json.dumps(body).encode("utf-8")
-        url = self.cluster.server.rstrip("/") + path
         pairs = [(key, value) for key, value in (query or {}).items() if value is not None]
-        if pairs:
-            url += "?" + urlencode(pairs)
+        target = path + "?" + urlencode(pairs) if pairs else path
         connect_s, read_s = timeout if isinstance(timeout, tuple) else (CONNECT_TIMEOUT_S, timeout or 60.0)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 response = self._pool.request(
                     method,
-                    url,
-                    body=data,
-                    headers={**headers, **self.transport.auth_headers()},
-                    preload_content=False,
-                    retries=False,
-                    redirect=False,
-                    timeout=urllib3.Timeout(connect=connect_s, read=read_s),
+                    target,
+                    data,
+                    {**headers, **self.transport.auth_headers()},
+                    connect_timeout=connect_s,
+                    read_timeout=read_s,
                 )
             except KdebugError:
                 raise
-            except Exception as exc:  # urllib3 / socket / ssl failures
+            except Exception as exc:  # socket / ssl / http.client failures
                 raise self._unreachable(exc) from None
             if response.status < 400:
                 return response
@@ -182,11 +176,9 @@ class KubeClient:
     ) -> dict:
         response = self._send(method, path, query, body, content_type, timeout)
         try:
-            data = response.data
+            data = response.read()
         except Exception as exc:
             raise self._unreachable(exc) from None
-        finally:
-            response.release_conn()
         if not data:
             return {}
         try:
@@ -195,15 +187,27 @@ class KubeClient:
             raise ApiError(f"{method} {path}: the server sent a body that is not JSON") from None
 
     def get(self, path: str, query: dict[str, Any] | None = None) -> dict:
+        pending = self._prefetched.pop(path, None) if not query else None
+        if pending is not None:
+            return pending.result()
         return self.request("GET", path, query=query)
+
+    def prefetch(self, path: str) -> None:
+        """Start `GET path` now on a thread; the next `get(path)` takes its answer (or its error).
+
+        For objects read later in the same command that do not change meanwhile (the namespace, the
+        node): their round trip overlaps the work in between instead of adding to it.
+        """
+        from kdebug.background import Pending
+
+        if path not in self._prefetched:
+            self._prefetched[path] = Pending(self.request, "GET", path)
 
     def patch(self, path: str, body: dict, content_type: str) -> dict:
         return self.request("PATCH", path, body=body, content_type=content_type)
 
     def watch(self, path: str, query: dict[str, Any], timeout_s: float) -> Iterator[dict]:
         """Stream watch events ({"type", "object"}) until the server ends it or `timeout_s` of silence."""
-        import urllib3
-
         params = {
             **query,
             "watch": "true",
@@ -212,31 +216,25 @@ class KubeClient:
         }
         response = self._send("GET", path, params, None, None, (CONNECT_TIMEOUT_S, max(0.1, timeout_s)))
         try:
-            for line in _lines(response.stream(amt=None, decode_content=False)):
+            for line in _lines(response.chunks()):
                 if line.strip():
                     yield json.loads(line)
-        except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
+        except TimeoutError:  # `timeout_s` without an event
             return
-        except urllib3.exceptions.ProtocolError as exc:
-            if _is_timeout(exc):
-                return
+        except (OSError, http.client.HTTPException) as exc:
             raise self._unreachable(exc) from None
         finally:
-            response.release_conn()
+            response.release()
 
     def stream_bytes(self, path: str, query: dict[str, Any]) -> Iterator[bytes]:
         """Stream a response body (e.g. logs with follow=true) chunk by chunk as it arrives."""
         response = self._send("GET", path, query, None, None, (CONNECT_TIMEOUT_S, None))  # type: ignore[arg-type]
         try:
-            if response.chunked:
-                yield from response.read_chunked(decode_content=False)
-            else:
-                while chunk := response.read1(65536):
-                    yield chunk
+            yield from response.chunks()
         except Exception as exc:
             raise self._unreachable(exc) from None
         finally:
-            response.release_conn()
+            response.release()
 
     # -- websockets (attach / exec) ----------------------------------------------------------
 
@@ -337,10 +335,6 @@ def _short_reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _is_timeout(exc: BaseException) -> bool:
-    return "timed out" in str(exc).lower()
-
-
 def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
     """Split a byte stream into lines, holding partial lines across chunks."""
     pending = b""
@@ -371,11 +365,9 @@ def _ssl_options(transport: Transport) -> dict[str, Any]:
 
 def _read_text(response: Any) -> str:
     try:
-        return response.data.decode("utf-8", "replace")
+        return response.read().decode("utf-8", "replace")
     except Exception:
         return ""
-    finally:
-        response.release_conn()
 
 
 # -- configuration ---------------------------------------------------------------------------

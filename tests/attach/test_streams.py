@@ -58,3 +58,27 @@ def test_insecure_skip_tls_verify_works_without_warnings(kubeconfig, tmp_path):
     result = run_console(["attach", "web", "--", "cat"], insecure, stdin=b"through websocket\n")
     assert (result.code, result.out) == (0, "through websocket\n")
     assert "Warning" not in result.err
+
+
+def _with_tls_server_name(kubeconfig, tmp_path, name: str):
+    import yaml
+
+    config = yaml.safe_load(kubeconfig.read_text())
+    for cluster in config["clusters"]:
+        cluster["cluster"]["tls-server-name"] = name
+    path = tmp_path / f"tls-{name}"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_tls_server_name_is_the_name_the_certificate_is_checked_for(kubeconfig, tmp_path):
+    config = _with_tls_server_name(kubeconfig, tmp_path, "localhost")
+    result = run_console(["attach", "web", "--", "echo", "ok"], config)
+    assert (result.code, result.out) == (0, "ok\n")
+
+
+def test_a_tls_server_name_the_certificate_does_not_name_fails_the_handshake(kubeconfig, tmp_path):
+    config = _with_tls_server_name(kubeconfig, tmp_path, "other.example")
+    result = run_console(["attach", "web", "--", "true"], config)
+    assert result.code == ExitCode.UNREACHABLE
+    assert "TLS handshake failed" in result.err.splitlines()[-1]
