@@ -180,9 +180,11 @@ def shipped_catalog_path() -> Path:
 def load_catalog(config: dict[str, Any] | None = None, path: Path | None = None) -> Catalog:
     import yaml
 
+    from kdebug.yamlfiles import load_file
+
     path = path or shipped_catalog_path()
     try:
-        shipped = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        shipped = load_file(path) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise UsageError(f"cannot read the debug image catalog {path}: {exc}") from None
     return parse_catalog(shipped, config)

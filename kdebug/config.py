@@ -35,6 +35,8 @@ def cache_dir() -> Path:
 def load_config(path: Path | None = None) -> dict[str, Any]:
     import yaml
 
+    from kdebug.yamlfiles import safe_load
+
     path = path or config_path()
     try:
         text = path.read_text(encoding="utf-8")
@@ -45,7 +47,7 @@ def load_config(path: Path | None = None) -> dict[str, Any]:
     except OSError as exc:
         raise UsageError(f"cannot read config file {path}: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -69,12 +71,14 @@ def cluster_settings(kubeconfig: str | None, context: str | None) -> dict[str, A
     """
     import yaml
 
+    from kdebug.yamlfiles import load_file
+
     paths = [kubeconfig] if kubeconfig else _kubeconfig_paths()
     docs = []
     for path in paths:
         try:
-            data = yaml.safe_load(Path(path).expanduser().read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError):
+            data = load_file(Path(path).expanduser())
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
             continue
         if isinstance(data, dict):
             docs.append(data)

@@ -15,8 +15,6 @@ from __future__ import annotations
 import atexit
 import base64
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,18 +81,18 @@ def kubeconfig_paths(explicit: str | None) -> list[Path]:
 def load_merged(paths: list[Path]) -> MergedConfig:
     import yaml
 
+    from kdebug.yamlfiles import load_file
+
     merged = MergedConfig()
     for path in paths:
         try:
-            text = path.read_text(encoding="utf-8")
+            doc = load_file(path) or {}
         except FileNotFoundError:
             continue
         except OSError as exc:
             raise UsageError(f"kubeconfig {path}: {exc.strerror}") from None
         except UnicodeDecodeError:
             raise UsageError(f"kubeconfig {path}: not a text file") from None
-        try:
-            doc = yaml.safe_load(text) or {}
         except yaml.YAMLError:
             raise UsageError(f"kubeconfig {path}: not valid YAML") from None
         if not isinstance(doc, dict):
@@ -193,6 +191,9 @@ _private_dir: str | None = None
 
 
 def _private_file(data: bytes) -> str:
+    import shutil
+    import tempfile
+
     global _private_dir
     if _private_dir is None:
         _private_dir = tempfile.mkdtemp(prefix="kdebug-tls-")  # mode 0700

@@ -9,9 +9,11 @@ so each layer's result is kept separately and `merge_layers` applies them in the
 from __future__ import annotations
 
 import fnmatch
-import tarfile
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import tarfile
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -85,6 +87,8 @@ def is_interesting(path: str) -> bool:
 
 def read_layer(stream: IO[bytes], compressed: bool = True) -> LayerFiles:
     """Read one layer stream; raises tarfile.TarError / OSError (and the budget error of the stream)."""
+    import tarfile  # only when a layer is read: kept off every command's start-up
+
     result = LayerFiles()
     mode = "r|gz" if compressed else "r|"
     with tarfile.open(fileobj=stream, mode=mode) as archive:

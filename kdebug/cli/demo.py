@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -193,6 +191,9 @@ def _serve(emu: Any, kubeconfig: Path, extensions: dict[str, Any] | None) -> int
 
 
 def _attach_now(emu: Any, extensions: dict[str, Any] | None) -> int:
+    import shutil
+    import tempfile
+
     from kdebug.cli.main import main
 
     workdir = Path(tempfile.mkdtemp(prefix="kdebug-demo-"))

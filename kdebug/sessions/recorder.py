@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import socket
 import string
 import time
@@ -60,6 +59,8 @@ def parse_size(value: Any, *, option: str = "sessions.transcript_cap") -> int:
 
 
 def random_suffix(length: int) -> str:
+    import secrets  # here, not at the top: a measurable share of every start-up
+
     alphabet = string.ascii_lowercase + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
