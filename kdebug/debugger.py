@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -244,6 +242,38 @@ def kubeconfig_user(kubeconfig: str | None, context: str | None) -> str | None:
     return str(user) if user else None
 
 
+def _import_while_waiting(module: str) -> None:
+    """Import `module` on a thread while the container starts: the websocket client costs ~35 ms of
+    start-up that would otherwise come between "running" and the shell's prompt."""
+    import importlib
+
+    from kdebug.background import Pending
+
+    Pending(importlib.import_module, module)
+
+
+def _pod_named_by(request: AttachRequest) -> str | None:
+    """The pod's name when TARGET names a pod (known before any lookup), else None."""
+    from kdebug.targets import parse_target
+
+    if request.selector or not request.target:
+        return None
+    try:
+        ref = parse_target(request.target)
+    except KdebugError:  # resolve_target reports it
+        return None
+    return ref.name if ref.kind == "pod" else None
+
+
+def _prefetch_namespace(client: Any, namespace: str) -> None:
+    """The namespace (its Pod Security labels) is read before the PATCH; fetch it now, in parallel."""
+    from kdebug.security import namespace_path
+
+    prefetch = getattr(client, "prefetch", None)  # test doubles may not have it
+    if prefetch is not None:
+        prefetch(namespace_path(namespace))
+
+
 def _context_of(client: Any) -> str | None:
     return getattr(getattr(client, "cluster", None), "context", None)
 
@@ -275,10 +305,14 @@ def default_image_choice(image: str | None) -> ImageChoice:
 
 
 def new_suffix() -> str:
+    import secrets  # here, not at the top: a measurable share of every start-up
+
     return "".join(secrets.choice(spec.SUFFIX_ALPHABET) for _ in range(5))
 
 
 def new_session_id() -> str:
+    import uuid  # imports `platform`: kept off the start-up path
+
     return uuid.uuid4().hex
 
 
@@ -316,6 +350,9 @@ class Debugger:
         self.confirm = confirm
         self.now = now
         self.record_input = record_input  # pass keystrokes to recorder.input (--record-input)
+        # The newest copy of the target pod kdebug has seen (the PATCH answer, then watch events): the
+        # next watch resumes from its resourceVersion instead of listing the pod again.
+        self._newest_pod: dict | None = None
         self._fields: dict[str, Any] = {}  # what the record's start event will say
         self._started = False
         self.interrupt_handled = threading.Event()  # a KeyboardInterrupt reached kdebug's own handling
@@ -360,21 +397,36 @@ class Debugger:
 
     def _run(self, request: AttachRequest, local: LocalStreams) -> int:
         from kdebug import kube, resolve
-        from kdebug.preflight import run_preflight
+        from kdebug.background import Pending
+        from kdebug.preflight import ask_preflight, check_preflight, run_preflight
 
         connect = self.connect or kube.connect
         client = connect(request.kubeconfig, request.context, request.namespace)
         namespace = request.namespace or client.namespace
+        operation = "copy" if request.copy else "attach"
         self._note(
             server=getattr(client, "server", None),
             context=_context_of(client),
             namespace=namespace,
             command=list(request.command) or None,
         )
-        self._note(**identity_fields(client, request.kubeconfig, request.context))
-        resolved = resolve.resolve_target(
-            client, namespace, request.target, request.selector, request.container
-        )
+        # Requests that do not depend on the pod go out together now, so their round trips overlap
+        # the pod's lookup and the local work that follows instead of adding up one after another.
+        identity = Pending(identity_fields, client, request.kubeconfig, request.context)
+        named_pod = _pod_named_by(request)
+        early_reviews = None
+        if named_pod:
+            early_reviews = Pending(ask_preflight, client, namespace, operation, pod_name=named_pod)
+        _prefetch_namespace(client, namespace)
+        if self.choose_image is None and self.make_chooser is not None and not request.image:
+            # the catalog and classifier load (CPU) while those answers are on their way
+            self.choose_image = self.make_chooser(client)
+        try:
+            resolved = resolve.resolve_target(
+                client, namespace, request.target, request.selector, request.container
+            )
+        finally:
+            self._note(**identity.result())
         self._note(**target_fields(resolved))
         self.progress(
             "target",
@@ -390,13 +442,13 @@ class Debugger:
         self.progress("image", image=choice.image, reason=choice.reason)
         plan = plan_session(request, local, choice)
         self._note(command=list(request.command) or list(choice.shell))
-        preflight = run_preflight(
-            client,
-            namespace,
-            "copy" if request.copy else "attach",
-            pod_name=resolved.pod_name,
-            username=self._fields.get("kube_user"),
-        )
+        username = self._fields.get("kube_user")
+        if early_reviews is not None and named_pod == resolved.pod_name:
+            preflight = check_preflight(early_reviews.result(), username)
+        else:
+            preflight = run_preflight(
+                client, namespace, operation, pod_name=resolved.pod_name, username=username
+            )
         self.progress("preflight", summary=preflight.summary)
         if request.copy:
             return self._run_copy(client, resolved, choice, plan, request, local)
@@ -461,6 +513,8 @@ class Debugger:
         name = spec.unique_container_name(resolved.pod, self.suffix)
         try:
             self._add_container(client, resolved, choice, plan, request, name)
+            if plan.attach:
+                _import_while_waiting("websocket")
             state = self._wait_until_started(client, resolved, name, request.timeout_s, bool(request.command))
         except KeyboardInterrupt:
             raise self._interrupted(
@@ -534,7 +588,7 @@ class Debugger:
         self._start_record()  # the start event comes before the container exists
         path = pods_path(resolved.namespace, resolved.pod_name) + "/ephemeralcontainers"
         try:
-            client.patch(path, spec.ephemeral_patch(container), spec.PATCH_CONTENT_TYPE)
+            self._newest_pod = client.patch(path, spec.ephemeral_patch(container), spec.PATCH_CONTENT_TYPE)
         except NotSupportedError as exc:  # ephemeral containers disabled: a copy still works
             raise NotSupportedError(exc.message, hint=copy_hint(resolved)) from None
 
@@ -637,16 +691,23 @@ class Debugger:
     def _watch_container(
         self, client: Any, resolved: ResolvedTarget, name: str, timeout_s: float, until_terminated: bool
     ) -> tuple[dict, spec.StartupState]:
-        """List for a resourceVersion, then watch the one pod (like kubectl) until an outcome or timeout."""
+        """Watch the one pod until an outcome or timeout: from the newest copy kdebug holds when it has
+        one (one request), else list for a resourceVersion first (like kubectl)."""
         from kdebug.resolve import pods_path
 
         deadline = self.clock() + timeout_s
         path = pods_path(resolved.namespace)
         selector = {"fieldSelector": f"metadata.name={resolved.pod_name}"}
         last = spec.StartupState("waiting", "Pending")
+        newest = self._newest_pod_of(resolved)
         while True:
-            listing = client.get(path, selector)
+            if newest is not None:
+                listing = {"items": [newest], "metadata": newest["metadata"]}
+            else:
+                listing = client.get(path, selector)
+            newest = None  # a watch that ends without an outcome (410 Gone, timeout) lists next time
             for pod in listing.get("items") or []:
+                self._newest_pod = pod
                 last = container_state(pod, name)
                 self.progress("waiting", container=name, state=last.reason or last.phase)
                 outcome = self._outcome(pod, name, until_terminated)
@@ -666,6 +727,7 @@ class Debugger:
                 if kind == "DELETED":
                     raise StartFailedError(f"pod {resolved.pod_name} was deleted while kdebug waited")
                 if kind in ("ADDED", "MODIFIED"):
+                    self._newest_pod = obj
                     last = container_state(obj, name)
                     self.progress("waiting", container=name, state=last.reason or last.phase)
                     outcome = self._outcome(obj, name, until_terminated)
@@ -681,6 +743,16 @@ class Debugger:
             f"(last state: {last.reason or last.phase})",
             hint="the container stays in the pod and may still start; raise --timeout to wait longer",
         )
+
+    def _newest_pod_of(self, resolved: ResolvedTarget) -> dict | None:
+        """The newest copy of this pod kdebug has seen, if it has a resourceVersion to watch from."""
+        pod = self._newest_pod
+        meta = (pod or {}).get("metadata") or {}
+        if pod is None or meta.get("name") != resolved.pod_name or not meta.get("resourceVersion"):
+            return None
+        if meta.get("namespace", resolved.namespace) != resolved.namespace:
+            return None
+        return pod
 
     @staticmethod
     def _outcome(pod: dict, name: str, until_terminated: bool) -> spec.StartupState | None:
@@ -750,6 +822,7 @@ class Debugger:
             )
         except KdebugError:
             raise UnreachableError(lost, hint=f"{name} may still run; reattach with {reattach}") from None
+        self._newest_pod = pod
         state = container_state(pod, name)
         if state.phase != "terminated" and result.status is not None and result.status.exit_code == 0:
             # the process ended; give the kubelet a moment to report its terminated state

@@ -9,8 +9,8 @@ failure: the result says "unknown, proceeding" and the real request decides.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,21 +88,51 @@ def ask_one(client: Any, body: dict) -> dict | None:
 
 
 def send_access_reviews(client: Any, permissions: Sequence[Permission]) -> list[dict | None]:
-    """All reviews at once (threads), answers in the order of `permissions`."""
-    if not permissions:
-        return []
+    """All reviews at once (a thread each, at most MAX_PARALLEL_REVIEWS at a time), answers in the order
+    of `permissions`. Plain threads: concurrent.futures would add its import to every start-up."""
     bodies = [access_review_body(p) for p in permissions]
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_REVIEWS, len(bodies))) as pool:
-        return list(pool.map(lambda body: ask_one(client, body), bodies))
+    answers: list[dict | None] = [None] * len(bodies)
+    failures: list[BaseException] = []
+
+    def ask(index: int) -> None:
+        try:
+            answers[index] = ask_one(client, bodies[index])
+        except BaseException as exc:  # handed to the caller's thread below
+            failures.append(exc)
+
+    for start in range(0, len(bodies), MAX_PARALLEL_REVIEWS):
+        batch = [
+            threading.Thread(target=ask, args=(index,), daemon=True)
+            for index in range(start, min(start + MAX_PARALLEL_REVIEWS, len(bodies)))
+        ]
+        for thread in batch:
+            thread.start()
+        for thread in batch:
+            thread.join()
+        if failures:
+            raise failures[0]
+    return answers
 
 
 def run_preflight(
     client: Any, namespace: str, operation: str, *, pod_name: str | None = None, username: str | None = None
 ) -> PreflightResult:
     """Ask for everything `operation` needs; raise PermissionDeniedError naming what is missing."""
+    return check_preflight(ask_preflight(client, namespace, operation, pod_name=pod_name), username)
+
+
+def ask_preflight(
+    client: Any, namespace: str, operation: str, *, pod_name: str | None = None
+) -> PreflightResult:
+    """The answers to everything `operation` needs, judged later by check_preflight."""
     permissions = name_pod_scoped(required_permissions(operation, namespace), pod_name)
     answers = send_access_reviews(client, permissions)
-    missing = missing_permissions(permissions, answers)
+    return PreflightResult(operation, namespace, tuple(permissions), tuple(answers))
+
+
+def check_preflight(result: PreflightResult, username: str | None = None) -> PreflightResult:
+    """`result`, or PermissionDeniedError naming what is missing (and who lacks it)."""
+    missing = missing_permissions(result.permissions, result.answers)
     if missing:
         raise missing_permissions_error(missing, username)
-    return PreflightResult(operation, namespace, tuple(permissions), tuple(answers))
+    return result

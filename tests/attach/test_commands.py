@@ -172,3 +172,17 @@ def test_missing_target_is_usage_error(kubeconfig, run_kdebug):
     result = run_kdebug("attach", "--kubeconfig", str(kubeconfig))
     assert result.code == ExitCode.USAGE
     assert result.err == "error: missing TARGET (a pod name, KIND/NAME, or -l SELECTOR)\n"
+
+
+def test_the_waits_watch_from_the_patch_answer_without_listing_the_pod(demo_emulator, kubeconfig, run_kdebug):
+    before = len(demo_emulator.requests)
+    result = run_kdebug("attach", "web", "--kubeconfig", str(kubeconfig), "--", "true")
+    assert result.code == 0
+    pods = "/api/v1/namespaces/demo/pods"
+    session = list(demo_emulator.requests)[before:]
+    lists = [r for r in session if r["path"] == pods and "watch=true" not in r["query"]]
+    watches = [r for r in session if r["path"] == pods and "watch=true" in r["query"]]
+    patch = next(r for r in session if r["method"] == "PATCH")
+    assert lists == []
+    assert watches and all("resourceVersion=" in r["query"] for r in watches)
+    assert session.index(patch) < session.index(watches[0])
