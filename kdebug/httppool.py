@@ -40,6 +40,7 @@ class _Connection(http.client.HTTPConnection):
     def connect(self) -> None:
         sock = socket.create_connection((_address(self.host), self.port), self.timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _keep_alive(sock)
         if self._ssl_context is not None:
             try:
                 sock = self._ssl_context.wrap_socket(sock, server_hostname=_address(self._server_hostname))
@@ -57,6 +58,25 @@ class _Connection(http.client.HTTPConnection):
         except (OSError, ValueError):
             return True
         return bool(readable)
+
+
+# TCP keepalive as client-go dials: a log follow of a quiet command reads nothing for as long as the
+# command runs, so no read timeout can tell a silent stream from a dead one; probes after 30 s idle
+# can (a peer gone without a FIN, e.g. dropped by a middlebox, is found within about a minute).
+KEEPALIVE_IDLE_S = 30
+KEEPALIVE_INTERVAL_S = 10
+KEEPALIVE_PROBES = 3
+
+
+def _keep_alive(sock: socket.socket) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (
+        ("TCP_KEEPIDLE", KEEPALIVE_IDLE_S),
+        ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL_S),
+        ("TCP_KEEPCNT", KEEPALIVE_PROBES),
+    ):
+        if hasattr(socket, option):  # Linux; other systems keep their defaults
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
 
 def _address(host: str) -> str | bytes:

@@ -198,3 +198,12 @@ def test_a_reused_connection_dropped_mid_request_retries_except_a_post(method: s
             with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
                 pool.request(method, "/two", b"", {}, 5, 5)
             assert len(seen) == 2
+
+
+def test_connections_probe_a_silent_peer_with_tcp_keepalive(server: _Server) -> None:
+    pool = _pool(server)
+    _get(pool, "/first")
+    sock = pool._idle[0].sock
+    assert sock is not None
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 30
