@@ -2,7 +2,8 @@
 
 - Auth: anonymous bearer tokens (the `WWW-Authenticate: Bearer realm=...` flow), basic auth, and
   credentials from the pod's pull secrets (`kubernetes.io/dockerconfigjson`) before ~/.docker/config.json
-  ($DOCKER_CONFIG/config.json). Credential helpers are not run. Secrets never reach a message.
+  ($DOCKER_CONFIG/config.json), then its credential helpers (`credHelpers`, `credsStore`), run only when a
+  registry asks for credentials nothing else had. Secrets never reach a message.
 - Transport: HTTPS with the system CAs; plain HTTP for loopback hosts and the `registry.insecure` list.
   Every request has a socket timeout, and one image's evidence has an overall deadline; 429/5xx and
   dropped connections are retried (bounded), stalls and refusals are not (they would not get better).
@@ -115,6 +116,75 @@ def load_docker_config_auths(path: Path | None = None) -> dict[str, dict[str, An
     return auths if isinstance(auths, dict) else {}
 
 
+@dataclass(frozen=True)
+class CredentialHelpers:
+    """Docker credential helpers from config.json: `credHelpers` per registry, `credsStore` for the rest."""
+
+    per_registry: dict[str, str] = field(default_factory=dict)
+    default: str | None = None
+
+    def helper_for(self, host: str) -> str | None:
+        keys = DOCKER_HUB_CONFIG_KEYS if host in (DOCKER_HUB, "registry-1.docker.io") else (host,)
+        for key, helper in self.per_registry.items():
+            if key in keys or re.sub(r"^https?://", "", key).split("/", 1)[0] in keys:
+                return helper
+        return self.default
+
+
+HELPER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # `docker-credential-NAME` on PATH, no paths
+HELPER_TIMEOUT_S = 10.0
+DOCKER_HUB_SERVER_URL = "https://index.docker.io/v1/"  # the name Docker hands helpers for Docker Hub
+
+
+def load_credential_helpers(path: Path | None = None) -> CredentialHelpers:
+    """`credHelpers` and `credsStore` of ~/.docker/config.json (none when it cannot be read)."""
+    try:
+        data = json.loads((path or docker_config_path()).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return CredentialHelpers()
+    if not isinstance(data, dict):
+        return CredentialHelpers()
+    helpers = data.get("credHelpers")
+    store = data.get("credsStore")
+    return CredentialHelpers(
+        per_registry={str(k): str(v) for k, v in helpers.items()} if isinstance(helpers, dict) else {},
+        default=str(store) if isinstance(store, str) and store else None,
+    )
+
+
+def helper_credentials(
+    helper: str, host: str, run: Callable[..., Any] | None = None
+) -> dict[str, str] | None:
+    """{"username", "password"} from `docker-credential-HELPER get`, or None when it has none for `host`.
+
+    The helper protocol: the server name on stdin, `{"ServerURL", "Username", "Secret"}` on stdout, a
+    non-zero exit for "not found". An identity token (Username `<token>`, for OAuth refresh flows) is
+    not supported and counts as none. The helper's own messages are not shown: they may name secrets.
+    """
+    import subprocess
+
+    if not HELPER_NAME.match(helper):
+        return None
+    server = DOCKER_HUB_SERVER_URL if host in (DOCKER_HUB, "registry-1.docker.io") else host
+    try:
+        done = (run or subprocess.run)(
+            [f"docker-credential-{helper}", "get"],
+            input=server.encode(),
+            capture_output=True,
+            timeout=HELPER_TIMEOUT_S,
+            check=False,
+        )
+        answer = json.loads(done.stdout) if done.returncode == 0 else None
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
+    if not isinstance(answer, dict):
+        return None
+    user, secret = answer.get("Username"), answer.get("Secret")
+    if not user or not secret or user == "<token>":
+        return None
+    return {"username": str(user), "password": str(secret)}
+
+
 def auths_from_pull_secret(secret: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """`kubernetes.io/dockerconfigjson` (`.dockerconfigjson`) or legacy `kubernetes.io/dockercfg` secrets."""
     data = secret.get("data") or {}
@@ -223,6 +293,7 @@ class RegistryClient:
         settings: RegistrySettings | None = None,
         cache: EvidenceCache | None = None,
         docker_auths: dict[str, dict[str, Any]] | None = None,
+        credential_helpers: CredentialHelpers | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         deadline_seconds: float | None = None,
@@ -230,6 +301,10 @@ class RegistryClient:
         self.settings = settings or RegistrySettings()
         self.cache = cache
         self.docker_auths = load_docker_config_auths() if docker_auths is None else docker_auths
+        if credential_helpers is None:  # explicit auths (tests, push) mean no helpers unless given too
+            credential_helpers = load_credential_helpers() if docker_auths is None else CredentialHelpers()
+        self.credential_helpers = credential_helpers
+        self._helper_answers: dict[str, dict[str, str] | None] = {}  # one helper run per registry
         self.monotonic = monotonic
         self.sleep = sleep
         self.deadline_seconds = deadline_seconds or self.settings.timeout * 3
@@ -584,6 +659,12 @@ class RegistryClient:
         context = self._ssl if url.startswith("https") else None
         return urllib.request.urlopen(request, timeout=min(self.settings.timeout, remaining), context=context)
 
+    def _credentials_from_helper(self, host: str) -> dict[str, str] | None:
+        if host not in self._helper_answers:
+            helper = self.credential_helpers.helper_for(host)
+            self._helper_answers[host] = helper_credentials(helper, host) if helper else None
+        return self._helper_answers[host]
+
     def _auth_header(self, ref: ImageRef, auths: dict[str, Any], actions: str) -> str | None:
         token = self._tokens.get((ref.api_host, f"{ref.repository}:{actions}"))
         if token:
@@ -595,7 +676,7 @@ class RegistryClient:
     ) -> None:
         _import_urllib_request()
         scheme, params = parse_www_authenticate(header)
-        creds = credentials_for(ref.registry, auths)
+        creds = credentials_for(ref.registry, auths) or self._credentials_from_helper(ref.registry)
         if scheme == "basic":
             if not creds or "username" not in creds:
                 raise RegistryError(_no_credentials(ref), exit_code=ExitCode.PERMISSION_DENIED)
@@ -724,7 +805,7 @@ def _basic(creds: dict[str, str]) -> str:
 def _no_credentials(ref: ImageRef) -> str:
     return (
         f"registry {ref.registry} requires authentication and kdebug found no credentials for it "
-        "(pod imagePullSecrets, ~/.docker/config.json)"
+        "(pod imagePullSecrets, ~/.docker/config.json and its credential helpers)"
     )
 
 
