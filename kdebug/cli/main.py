@@ -32,17 +32,31 @@ app = typer.Typer(
 )
 
 
-def _register() -> None:
-    # Each module defines `register(app)`; the import is cheap (no heavy imports at module level).
-    from kdebug.cli import attach, demo, doctor, inspect, sessions
+# Command name -> module in kdebug.cli defining it, in the order `kdebug --help` lists them.
+COMMAND_MODULES = {
+    "attach": "attach",
+    "inspect": "inspect",
+    "doctor": "doctor",
+    "sessions": "sessions",
+    "demo": "demo",
+    "run": "run",
+    "runbook": "runbook",
+}
+_registered: set[str] = set()
 
-    for module in (attach, inspect, doctor, sessions, demo):
-        module.register(app)
-    from kdebug.cli import run as run_command
-    from kdebug.cli import runbook as runbook_command
 
-    for module in (run_command, runbook_command):
-        module.register(app)
+def _register(argv: list[str] | None = None) -> None:
+    """Register the command `argv` names, or every command (help, no command, an unknown name).
+
+    Each module defines `register(app)`; a run that names its command imports only that module.
+    """
+    import importlib
+
+    name = argv[0] if argv and argv[0] in COMMAND_MODULES else None
+    for command, module_name in COMMAND_MODULES.items():
+        if (name is None or command == name) and module_name not in _registered:
+            _registered.add(module_name)
+            importlib.import_module(f"kdebug.cli.{module_name}").register(app)
 
 
 def _print_error(message: str, hint: str | None = None) -> None:
@@ -87,8 +101,8 @@ def _click_group(argv: list[str]) -> click.Command:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code (tests call this; `run` exits with it)."""
-    _register()
     args = list(sys.argv[1:] if argv is None else argv)
+    _register(args)
     try:
         result = _click_group(args).main(args=args, prog_name="kdebug", standalone_mode=False)
     except KdebugError as exc:
