@@ -21,6 +21,7 @@ module on every run, which no user pays.
 from __future__ import annotations
 
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,13 +33,17 @@ PYTHON = sys.executable
 KDEBUG = str(Path(PYTHON).with_name("kdebug"))
 
 
-def timed(command: list[str], env: dict[str, str]) -> float:
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds the client itself used: user + system, from the child's rusage)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.decode()[-500:]}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def import_cost(statement: str) -> float:
@@ -86,13 +91,16 @@ def main() -> None:
             ],
         }
         samples: dict[str, list[float]] = {name: [] for name in commands}
+        cpu: dict[str, list[float]] = {name: [] for name in commands}
         for command in commands.values():  # warm-up: page cache, .pyc files, image pulls
             timed(command, env)
         requests: dict[str, list[int]] = {name: [] for name in commands}
         for _ in range(runs):
             for name, command in commands.items():
                 before = len(emu.requests)
-                samples[name].append(timed(command, env))
+                wall, used = timed(command, env)
+                samples[name].append(wall)
+                cpu[name].append(used)
                 requests[name].append(len(emu.requests) - before)
     medians = {name: statistics.median(values) for name, values in samples.items()}
     print(f"runs: {runs} each, kubectl: {kubectl}, emulator runtime: {runtime}")
@@ -102,12 +110,16 @@ def main() -> None:
         low, high = min(samples[name]) * 1000, max(samples[name]) * 1000
         print(f"{name:8s} median {value * 1000:7.1f} ms  (min {low:.1f} ms, max {high:.1f} ms)")
     print(f"ratio kdebug/kubectl: {medians['kdebug'] / medians['kubectl']:.2f}")
+    cpu_medians = {name: statistics.median(values) for name, values in cpu.items()}
+    for name, value in cpu_medians.items():
+        print(f"{name:8s} client CPU (user+system) median {value * 1000:6.1f} ms")
+    print(f"CPU ratio kdebug/kubectl: {cpu_medians['kdebug'] / cpu_medians['kubectl']:.2f}")
     print("fixed client-side costs in kdebug (median of 5, minus `python -c pass`):")
     for label, statement in (
         ("python -c pass (absolute)", "pass"),
         ("import kdebug.cli.main (typer, click)", "import kdebug.cli.main"),
         (
-            "import the attach path (http.client, ssl, yaml, sqlite3, ...)",
+            "import kdebug.cli.main + the attach path (http.client, yaml, sqlite3...)",
             "import kdebug.cli.main, kdebug.debugger, kdebug.kube, kdebug.httppool, kdebug.sessions.recorder,"
             " kdebug.inspection, kdebug.security, yaml",
         ),
@@ -115,7 +127,7 @@ def main() -> None:
         ("(not imported for static kubeconfigs) kubernetes", "import kubernetes.client, kubernetes.config"),
     ):
         cost = import_cost(statement) if statement != "pass" else import_cost("pass") + _python_start()
-        print(f"  {label:40s} {cost * 1000:7.1f} ms")
+        print(f"  {label:62s} {cost * 1000:7.1f} ms")
 
 
 def _python_start() -> float:
