@@ -142,7 +142,8 @@ def add_privileged_debugger(emulator, namespace: str, pod_name: str) -> None:
     pod["spec"]["ephemeralContainers"] = [
         {"name": "old-debugger", "image": "busybox", "securityContext": {"privileged": True}}
     ]
-    emulator.apply(pod)
+    emulator.apply(pod)  # the emulator re-creates the pod: Pending until its containers run again
+    emulator.wait_for(lambda: all_running(emulator, namespace, pod_name), timeout=10)
 
 
 __all__ = ["KDEBUG", "console_env", "env_of", "ephemeral_containers", "mutations"]
