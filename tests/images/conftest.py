@@ -70,6 +70,15 @@ def basic_auths(host: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
+def private_image(auth_registry: localregistry.LocalRegistry) -> Any:
+    """A distroless static nonroot image that only AUTH_USER may pull."""
+    ref = parse_image_ref(f"{auth_registry.host}/private/app:1")
+    client = RegistryClient(docker_auths=basic_auths(auth_registry.host))
+    ocibuild.push_image(client, ref, ocibuild.distroless_image("static", nonroot=True), "1")
+    return ref
+
+
+@pytest.fixture(scope="session")
 def pushed(registry: localregistry.LocalRegistry) -> dict[str, Pushed]:
     client = RegistryClient(docker_auths={})
     result = {}

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from kdebug.classify import ImageKind
-from kdebug.imageref import parse_image_ref
 from kdebug.inspection import classify_container_image
 from kdebug.registry import (
     DOCKER_HUB_SERVER_URL,
@@ -21,7 +20,7 @@ from kdebug.registry import (
     load_credential_helpers,
 )
 
-from .conftest import AUTH_PASSWORD, AUTH_USER, basic_auths, needs_registry
+from .conftest import AUTH_PASSWORD, AUTH_USER, needs_registry
 
 pytestmark = [pytest.mark.registry, needs_registry]
 
@@ -46,16 +45,6 @@ def install_helper(bin_dir: Path, name: str, host: str, secret: str = AUTH_PASSW
     script.write_text(HELPER_SCRIPT.format(calls=calls, host=host, user=AUTH_USER, secret=secret))
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return calls
-
-
-@pytest.fixture(scope="module")
-def private_image(auth_registry) -> Any:
-    from kdebug import ocibuild
-
-    ref = parse_image_ref(f"{auth_registry.host}/helper/app:1")
-    client = RegistryClient(docker_auths=basic_auths(auth_registry.host))
-    ocibuild.push_image(client, ref, ocibuild.distroless_image("static", nonroot=True), "1")
-    return ref
 
 
 @pytest.fixture

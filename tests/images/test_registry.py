@@ -179,17 +179,6 @@ def test_a_tiny_budget_reads_no_layer_and_says_so(pushed, make_client, catalog_f
 # --- auth ----------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def private_image(auth_registry) -> Any:
-    from kdebug import ocibuild
-    from kdebug.registry import RegistryClient
-
-    ref = parse_image_ref(f"{auth_registry.host}/private/app:1")
-    client = RegistryClient(docker_auths=basic_auths(auth_registry.host))
-    ocibuild.push_image(client, ref, ocibuild.distroless_image("static", nonroot=True), "1")
-    return ref
-
-
 def test_registry_with_auth_and_no_credentials_degrades_with_a_message(
     private_image, make_client, catalog_for
 ) -> None:
