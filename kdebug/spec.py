@@ -20,13 +20,36 @@ IDLE_GUARD_NAME = "kdebug-idle-guard"
 # updates a pty's access time on input (what `w` shows as IDLE), so a watchdog compares it with the
 # clock and sends SIGHUP to the shell. Needs only tty, stat, date and sleep (all BusyBox applets); without
 # them the shell just runs (TMOUT remains as a second line of defence for shells that honour it).
-IDLE_GUARD_SCRIPT = (
-    't=$(tty 2>/dev/null) && command -v stat >/dev/null 2>&1 || exec "$@"; '
-    "(while sleep $KDEBUG_IDLE_CHECK; do kill -0 $$ 2>/dev/null || exit 0; "
-    'idle=$(( $(date +%s) - $(stat -c %X "$t") )); '
-    '[ "$idle" -ge "$KDEBUG_IDLE_TIMEOUT" ] && kill -HUP $$ && exit 0; '
-    'done) </dev/null >/dev/null 2>&1 & exec "$@"'
-)
+#
+# The container shares the target's PID namespace: a process whose parent exits first is re-parented to
+# the target's PID 1, which often never reaps (a zombie for the pod's lifetime). So the container's main
+# process stays a plain shell that starts the debug shell as a job (`set -m`: its own process group,
+# signals untouched, brought to the foreground with `fg`), then stops the watchdog and reaps it (and the
+# watchdog its `sleep`) before it exits with the debug shell's status. Without a controlling terminal
+# there is no job control, and a background job would start with SIGINT ignored (Ctrl-C dead in the
+# shell): then the debug shell replaces the wrapper as before.
+IDLE_GUARD_SCRIPT = """\
+t=$(tty 2>/dev/null) && command -v stat >/dev/null 2>&1 || exec "$@"
+guard() {
+  (trap 'kill $p 2>/dev/null; wait $p 2>/dev/null; exit 0' TERM
+  while sleep "$KDEBUG_IDLE_CHECK" & p=$!; wait $p; do
+    kill -0 "$1" 2>/dev/null || exit 0
+    idle=$(( $(date +%s) - $(stat -c %X "$t") ))
+    [ "$idle" -ge "$KDEBUG_IDLE_TIMEOUT" ] && kill -HUP "$1" && exit 0
+  done) </dev/null >/dev/null 2>&1 &
+}
+set -m 2>/dev/null
+case $- in *m*) ;; *) guard $$; exec "$@";; esac
+"$@" &
+shell=$!
+guard $shell
+watchdog=$!
+fg %1 >/dev/null
+rc=$?
+kill $watchdog 2>/dev/null
+wait $watchdog 2>/dev/null
+exit $rc
+"""
 
 
 def idle_guarded(shell: list[str]) -> list[str]:
@@ -131,8 +154,8 @@ def find_reusable_container(pod: dict, image: str, target: str) -> str | None:
 
 
 def is_shell_command(command: list[str]) -> bool:
-    """A bare shell, or a bare shell behind kdebug's idle watchdog."""
-    if len(command) >= 5 and command[1:4] == ["-c", IDLE_GUARD_SCRIPT, IDLE_GUARD_NAME]:
+    """A bare shell, or a bare shell behind kdebug's idle watchdog (any version of its script)."""
+    if len(command) >= 5 and command[1] == "-c" and command[3] == IDLE_GUARD_NAME:
         command = command[4:]
     return len(command) == 1 and command[0].rsplit("/", 1)[-1] in {"sh", "ash", "bash", "zsh"}
 

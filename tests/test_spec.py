@@ -179,3 +179,9 @@ def test_guarded_shell_is_reusable():
     guarded = {**SHELL, "command": spec.idle_guarded(["sh"])}
     pod = make_pod(ephemeral=[guarded], statuses=[RUNNING])
     assert spec.find_reusable_container(pod, "busybox:1.36.1", "app") == "kdebug-old01"
+
+
+def test_a_shell_behind_an_older_version_of_the_guard_is_still_reusable():
+    older = {**SHELL, "command": ["sh", "-c", "exec \"$@\"", spec.IDLE_GUARD_NAME, "sh"]}
+    pod = make_pod(ephemeral=[older], statuses=[RUNNING])
+    assert spec.find_reusable_container(pod, "busybox:1.36.1", "app") == "kdebug-old01"

@@ -136,3 +136,30 @@ def test_auto_profile_runs_as_the_right_user_and_reads_the_target(demo, level, u
     uid, gid, readable = result.stdout.split()
     assert (uid, gid) == RUNS_AS[(level, user)]
     assert readable == "readable"
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl on PATH")
+def test_an_interactive_session_leaves_no_process_in_the_targets_pid_namespace(demo):
+    import pexpect
+
+    # A pod of its own, whose PID 1 never reaps (like many single-binary apps): anything kdebug left
+    # behind would show in its process list, as a process or a zombie.
+    ns = "pidns"
+    pod = target_pod(ns, "privileged", "root")
+    pod["spec"]["containers"][0].update(image="docker.io/library/busybox:1.36.1", command=["sleep", "999999"])
+    kubectl_create(demo, namespace(ns, "privileged"), pod)
+    wait_running(demo, ns)
+    shell = pexpect.spawn(KDEBUG[0], [*KDEBUG[1:], "attach", "target", "-n", ns, "--no-reuse"],
+                          env=demo, timeout=60, dimensions=(30, 120))
+    shell.expect("/proc/1/root")
+    shell.sendline("echo read''y")
+    shell.expect("ready")
+    shell.sendline("exit 0")
+    shell.expect(pexpect.EOF)
+    shell.close()
+    assert shell.exitstatus == 0
+    listing = kdebug(demo, "attach", "target", "-n", ns, "--", "ps", "-o", "pid,stat,args")
+    assert listing.returncode == 0, listing.stderr
+    rows = [line.split(None, 2) for line in listing.stdout.splitlines()[1:]]
+    others = [row for row in rows if row[0] != "1" and "ps -o pid,stat,args" not in row[-1]]
+    assert others == []  # no watchdog, no sleep, no zombie left by the ended session
