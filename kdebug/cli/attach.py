@@ -333,12 +333,21 @@ class _TextAsBinary:
 
 
 class ProgressRenderer:
-    """Turns debugger progress events into stderr lines and a spinner (spinner only on a terminal)."""
+    """Turns debugger progress events into stderr lines and a spinner (spinner only on a terminal).
+
+    rich is imported on a thread when the first spinner is wanted (about 25 ms that would otherwise
+    delay the PATCH); the spinner appears once it is loaded, showing the latest state, unless a line
+    or the banner came first.
+    """
 
     def __init__(self, stream: IO[str]):
         self.stream = stream
         self.status: Any = None
         self.console: Any = None
+        self._lock = threading.Lock()
+        self._spinning: str | None = None  # the text the spinner should show now, None when paused
+        self._rich_loaded = False
+        self.loader: threading.Thread | None = None
 
     def __call__(self, event: str, **fields: Any) -> None:
         handler = getattr(self, f"_on_{event}", None)
@@ -395,19 +404,37 @@ class ProgressRenderer:
 
         if not is_terminal(self.stream):
             return
-        if self.status is None:
-            from rich.console import Console
+        with self._lock:
+            self._spinning = text
+            if self.status is not None:
+                self.status.update(text)
+            elif self._rich_loaded:
+                self._show(text)
+            elif self.loader is None:
+                self.loader = threading.Thread(target=self._load_rich, name="kdebug-spinner", daemon=True)
+                self.loader.start()
 
-            self.console = Console(file=self.stream)
-            self.status = self.console.status(text)
-            self.status.start()
-        else:
-            self.status.update(text)
+    def _load_rich(self) -> None:
+        import rich.console  # noqa: F401 (the slow part, off the main thread)
+
+        with self._lock:
+            self._rich_loaded = True
+            if self._spinning is not None and self.status is None:
+                self._show(self._spinning)
+
+    def _show(self, text: str) -> None:
+        from rich.console import Console
+
+        self.console = Console(file=self.stream)
+        self.status = self.console.status(text)
+        self.status.start()
 
     def _pause(self) -> None:
-        if self.status is not None:
-            self.status.stop()
-            self.status = None
+        with self._lock:
+            self._spinning = None
+            if self.status is not None:
+                self.status.stop()
+                self.status = None
 
     def stop(self) -> None:
         self._pause()
