@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -61,6 +62,10 @@ RETRY_STATUSES = {429, 500, 502, 503, 504}
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
 TAG_CACHE_SECONDS = 600
+# A registry that could not be reached (no route, no name, refused, timed out) is not asked again for
+# this long: an air-gapped or private registry would otherwise cost every `attach` a connection
+# attempt, and a resolver timeout (5 s) now and then. Classification falls back to the name meanwhile.
+UNREACHABLE_CACHE_SECONDS = 120
 CACHE_FORMAT = 1
 DOCKER_HUB_CONFIG_KEYS = (
     "https://index.docker.io/v1/",
@@ -232,11 +237,16 @@ class EvidenceCache:
     """JSON files by digest; tag lookups expire after `tag_seconds`. Corrupt entries are ignored."""
 
     def __init__(
-        self, root: Path, clock: Callable[[], float] = time.time, tag_seconds: float = TAG_CACHE_SECONDS
+        self,
+        root: Path,
+        clock: Callable[[], float] = time.time,
+        tag_seconds: float = TAG_CACHE_SECONDS,
+        unreachable_seconds: float = UNREACHABLE_CACHE_SECONDS,
     ):
         self.root = root
         self.clock = clock
         self.tag_seconds = tag_seconds
+        self.unreachable_seconds = unreachable_seconds
 
     def _path(self, kind: str, key: str) -> Path:
         safe = hashlib.sha256(key.encode()).hexdigest() if kind == "tags" else key.replace(":", "-")
@@ -272,6 +282,21 @@ class EvidenceCache:
 
     def put_tag(self, key: str, digest: str) -> None:
         self._write(self._path("tags", key), {"digest": digest, "at": self.clock()})
+
+    def unreachable(self, host: str) -> tuple[str, float] | None:
+        """(why, seconds ago) when `host` could not be reached within `unreachable_seconds`."""
+        data = self._read(self._path("tags", f"unreachable {host}"))
+        if not data:
+            return None
+        age = self.clock() - float(data.get("at", 0))
+        return (str(data.get("reason", "")), age) if 0 <= age <= self.unreachable_seconds else None
+
+    def put_unreachable(self, host: str, reason: str) -> None:
+        self._write(self._path("tags", f"unreachable {host}"), {"reason": reason, "at": self.clock()})
+
+    def clear_unreachable(self, host: str) -> None:
+        with contextlib.suppress(OSError):
+            self._path("tags", f"unreachable {host}").unlink()
 
 
 # --- the client -------------------------------------------------------------------------------
@@ -588,6 +613,13 @@ class RegistryClient:
         _import_urllib_request()
         url = path if path.startswith("http") else self._base(ref) + path
         scope_actions = "pull,push" if push else "pull"
+        remembered = self.cache.unreachable(ref.api_host) if self.cache is not None and not push else None
+        if remembered is not None:
+            reason, age = remembered
+            raise RegistryError(
+                f"registry {ref.registry} unreachable {age:.0f}s ago ({reason}); "
+                f"not asked again for {UNREACHABLE_CACHE_SECONDS}s"
+            )
         challenge_answered = False
         attempt = 0
         while True:
@@ -621,21 +653,30 @@ class RegistryClient:
                     f"registry {ref.registry} dropped the connection ({type(exc).__name__})"
                 ) from None
             except TimeoutError:
+                self._remember_unreachable(ref, "timed out")
                 raise RegistryError(
                     f"registry {ref.registry} did not answer within {self.settings.timeout:g}s (timeout)"
                 ) from None
             except urllib.error.URLError as exc:
+                self._remember_unreachable(ref, _reason_text(exc.reason))
                 raise RegistryError(
                     f"registry {ref.registry} unreachable: {_reason_text(exc.reason)}"
                 ) from None
             except OSError as exc:
+                self._remember_unreachable(ref, exc.strerror or type(exc).__name__)
                 raise RegistryError(
                     f"registry {ref.registry} unreachable: {exc.strerror or type(exc).__name__}"
                 ) from None
+            if self.cache is not None and push:
+                self.cache.clear_unreachable(ref.api_host)  # it answers now (a push is never refused by it)
             if resp.status not in ok and not (200 <= resp.status < 300):
                 resp.close()
                 raise RegistryError(f"registry {ref.registry}: unexpected HTTP {resp.status} for {method}")
             return resp
+
+    def _remember_unreachable(self, ref: ImageRef, reason: str) -> None:
+        if self.cache is not None:
+            self.cache.put_unreachable(ref.api_host, reason)
 
     def _open(
         self,

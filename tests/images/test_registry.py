@@ -257,6 +257,31 @@ def test_stalling_registry_is_bounded_by_the_timeout(stalling_server, make_clien
     assert elapsed < 2.0
 
 
+def test_an_unreachable_registry_is_not_asked_again_for_a_while(
+    stalling_server, tmp_path, catalog_for
+) -> None:
+    from kdebug.catalog import RegistrySettings
+    from kdebug.registry import UNREACHABLE_CACHE_SECONDS, EvidenceCache, RegistryClient
+
+    now = [1000.0]
+    cache = EvidenceCache(tmp_path / "cache", clock=lambda: now[0])
+
+    def attempt() -> str:
+        client = RegistryClient(settings=RegistrySettings(timeout=0.5), cache=cache, docker_auths={})
+        _, info = classify(f"127.0.0.1:{stalling_server.port}/acme/app:1", client, catalog_for())
+        return info["error"]
+
+    assert "did not answer within 0.5s" in attempt()
+    stalling_server.connected.wait(5)
+    now[0] += UNREACHABLE_CACHE_SECONDS - 1
+    started = time.monotonic()
+    assert "not asked again" in attempt()
+    assert time.monotonic() - started < 0.4 and len(stalling_server.accepted) == 1
+    now[0] += 2  # the window is over: the registry is asked again
+    assert "did not answer within 0.5s" in attempt()
+    assert len(stalling_server.accepted) == 2
+
+
 def test_missing_image_is_a_not_found_registry_error(registry, make_client) -> None:
     from kdebug.registry import _Deadline
 
