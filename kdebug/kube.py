@@ -60,9 +60,13 @@ class Transport:
     key_file: str | None
     tls_server_name: str | None
     auth_headers: Callable[[], dict[str, str]]
+    ca_data: str | bytes | None = None  # PEM text or DER, instead of (or besides) ca_file
 
     def ssl_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=self.ca_file) if self.verify else _insecure_context()
+        if self.verify:
+            context = ssl.create_default_context(cafile=self.ca_file, cadata=self.ca_data)
+        else:
+            context = _insecure_context()
         if self.cert_file:
             context.load_cert_chain(self.cert_file, self.key_file)
         return context
@@ -439,6 +443,7 @@ def _transport_from_static(credentials: Any) -> Transport:
         key_file=credentials.key_file,
         tls_server_name=credentials.tls_server_name,
         auth_headers=lambda: headers,
+        ca_data=credentials.ca_data,
     )
 
 

@@ -71,6 +71,7 @@ class StaticCredentials:
     tls_server_name: str | None
     token: str | None = field(default=None, repr=False)
     basic: tuple[str, str] | None = field(default=None, repr=False)
+    ca_data: str | bytes | None = None  # certificate-authority-data, for ssl in memory (PEM text or DER)
 
 
 def kubeconfig_paths(explicit: str | None) -> list[Path]:
@@ -142,10 +143,12 @@ def static_credentials(merged: MergedConfig, context: str | None) -> StaticCrede
     basic = None
     if user.data.get("username") and user.data.get("password"):
         basic = (str(user.data["username"]), str(user.data["password"]))
+    ca_data = _ca_data(cluster) if verify else None
     return StaticCredentials(
         server=str(cluster.data["server"]).rstrip("/"),
         verify=verify,
-        ca_file=_file_or_data(cluster, "certificate-authority") if verify else None,
+        ca_data=ca_data,
+        ca_file=_file_or_data(cluster, "certificate-authority") if verify and ca_data is None else None,
         cert_file=_file_or_data(user, "client-certificate"),
         key_file=_file_or_data(user, "client-key"),
         tls_server_name=cluster.data.get("tls-server-name"),
@@ -167,6 +170,18 @@ def _read_token_file(user: Entry) -> str | None:
 def _resolve(entry: Entry, path: str) -> Path:
     candidate = Path(path).expanduser()
     return candidate if candidate.is_absolute() else entry.base_dir / candidate
+
+
+def _ca_data(cluster: Entry) -> str | bytes | None:
+    """certificate-authority-data decoded: ssl takes CA certificates from memory (no temporary file)."""
+    data = cluster.data.get("certificate-authority-data")
+    if not data:
+        return None
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except ValueError:
+        raise UsageError("kubeconfig: certificate-authority-data is not valid base64") from None
+    return raw.decode("ascii") if raw.lstrip().startswith(b"-----BEGIN") else raw
 
 
 def _file_or_data(entry: Entry, key: str) -> str | None:

@@ -610,9 +610,6 @@ class RegistryClient:
         ok: tuple[int, ...] = (200,),
     ) -> Any:
         """Send with auth (answering one 401 challenge) and bounded retries; returns an open response."""
-        _import_urllib_request()
-        url = path if path.startswith("http") else self._base(ref) + path
-        scope_actions = "pull,push" if push else "pull"
         remembered = self.cache.unreachable(ref.api_host) if self.cache is not None and not push else None
         if remembered is not None:
             reason, age = remembered
@@ -620,6 +617,9 @@ class RegistryClient:
                 f"registry {ref.registry} unreachable {age:.0f}s ago ({reason}); "
                 f"not asked again for {UNREACHABLE_CACHE_SECONDS}s"
             )
+        _import_urllib_request()
+        url = path if path.startswith("http") else self._base(ref) + path
+        scope_actions = "pull,push" if push else "pull"
         challenge_answered = False
         attempt = 0
         while True:

@@ -192,3 +192,12 @@ def test_wrongly_shaped_kubeconfigs_are_one_usage_error(tmp_path: Path, content:
     path.write_bytes(content)
     with pytest.raises(UsageError, match=message):
         kube.connect(str(path))
+
+
+def test_embedded_ca_data_stays_in_memory(tmp_path: Path) -> None:
+    pem = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    path = write(tmp_path / "config",
+                 {"c": {"server": "https://k", "certificate-authority-data": base64.b64encode(pem).decode()}},
+                 {"u": {"token": "t"}}, CTX, "main")
+    credentials = kc.static_credentials(kc.load_merged([path]), None)
+    assert (credentials.ca_file, credentials.ca_data) == (None, pem.decode())
