@@ -418,9 +418,6 @@ class Debugger:
         if named_pod:
             early_reviews = Pending(ask_preflight, client, namespace, operation, pod_name=named_pod)
         _prefetch_namespace(client, namespace)
-        if self.choose_image is None and self.make_chooser is not None and not request.image:
-            # the catalog and classifier load (CPU) while those answers are on their way
-            self.choose_image = self.make_chooser(client)
         try:
             resolved = resolve.resolve_target(
                 client, namespace, request.target, request.selector, request.container

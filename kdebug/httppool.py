@@ -145,18 +145,21 @@ class ConnectionPool:
         headers: dict[str, str],
         connect_timeout: float,
         read_timeout: float | None,
+        idempotent: bool | None = None,
     ) -> Response:
         """Send one request and read the response's status and headers (the body is left to the caller).
 
         A reused connection that fails before any answer is retried once on a new one (the server had
-        closed it between requests), except for a POST, which the server may have acted on.
+        closed it between requests), unless the request may have had an effect: a POST, unless the
+        caller says it is `idempotent` (a review, which changes nothing).
         """
         connection, reused = self._take(connect_timeout)
         try:
             raw = self._exchange(connection, method, path, body, headers, read_timeout)
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ssl.SSLEOFError):
             connection.close()
-            if not reused or method.upper() == "POST":
+            repeatable = idempotent if idempotent is not None else method.upper() != "POST"
+            if not reused or not repeatable:
                 raise
             connection = self._new(connect_timeout)
             raw = self._exchange_or_close(connection, method, path, body, headers, read_timeout)

@@ -36,6 +36,7 @@ from kdebug.errors import (
 IN_CLUSTER_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 USER_AGENT = f"kdebug/{__version__}"
 RETRY_STATUSES = {409, 429, 500, 502, 503, 504}
+REVIEW_RESOURCES = frozenset({"selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews"})
 MAX_ATTEMPTS = 4
 CONNECT_TIMEOUT_S = 10.0
 
@@ -154,6 +155,7 @@ class KubeClient:
                     {**headers, **self.transport.auth_headers()},
                     connect_timeout=connect_s,
                     read_timeout=read_s,
+                    idempotent=True if _is_review(path) else None,
                 )
             except KdebugError:
                 raise
@@ -307,6 +309,11 @@ def error_from_response(status: int, body: str, method: str, path: str, server: 
     return ApiError(message, status=status, reason=reason)
 
 
+def _is_review(path: str) -> bool:
+    """Access, rules and identity reviews: POSTs that create nothing, safe to send twice."""
+    return path.rsplit("/", 1)[-1] in REVIEW_RESOURCES
+
+
 def _may_retry(method: str, status: int) -> bool:
     """429 means the server did nothing, so any request may go again. After a 409 or 5xx a POST may
     not: if its first try did succeed, a retry would leave a second object behind (a copy pod running
@@ -330,6 +337,8 @@ def _short_reason(exc: BaseException) -> str:
         return "connection refused"
     if "name or service" in text or "nodename nor servname" in text or "name resolution" in text:
         return "the server name does not resolve"
+    if "eof occurred" in text or "unexpected_eof" in text:
+        return "connection lost"
     if "certificate" in text or "ssl" in text or "tls" in text:
         return "TLS handshake failed (certificate not trusted or not valid for this server)"
     if "timed out" in text or "timeout" in text:

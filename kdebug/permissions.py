@@ -91,6 +91,49 @@ def access_review_bodies(permissions: Sequence[Permission]) -> list[dict]:
     return [access_review_body(p) for p in permissions]
 
 
+def rules_review_body(namespace: str) -> dict:
+    """The SelfSubjectRulesReview that lists what the caller may do in `namespace`."""
+    return {
+        "apiVersion": SSAR_API_VERSION,
+        "kind": "SelfSubjectRulesReview",
+        "spec": {"namespace": namespace},
+    }
+
+
+def complete_resource_rules(answer: dict | None) -> list[dict] | None:
+    """The resourceRules of a rules review, or None when there are none to trust (no answer, or the
+    server says the list is incomplete: other authorizers, or an evaluation error)."""
+    status = answer.get("status") if isinstance(answer, dict) else None
+    if not isinstance(status, dict) or status.get("incomplete") or status.get("evaluationError"):
+        return None
+    rules = status.get("resourceRules")
+    return [rule for rule in rules if isinstance(rule, dict)] if isinstance(rules, list) else None
+
+
+def rules_allow(rules: Sequence[dict], permission: Permission) -> bool:
+    """Whether RBAC-style `rules` (a rules review's resourceRules) grant `permission`, matched as RBAC
+    does: "*" wildcards, "resource/subresource", "*/subresource", and resourceNames when present."""
+    return any(_rule_allows(rule, permission) for rule in rules)
+
+
+def _rule_allows(rule: dict, permission: Permission) -> bool:
+    verbs, groups = rule.get("verbs") or [], rule.get("apiGroups") or []
+    names = rule.get("resourceNames") or []
+    if not ({"*", permission.verb} & set(verbs)) or not ({"*", permission.group} & set(groups)):
+        return False
+    if names and permission.name not in names:
+        return False
+    wanted = {"*", permission.resource_path}
+    if permission.subresource:
+        wanted.add(f"*/{permission.subresource}")
+    return bool(wanted & set(rule.get("resources") or []))
+
+
+def allowed_by_rules() -> dict:
+    """An answer, in a SelfSubjectAccessReview's shape, for a permission a rules review granted."""
+    return {"status": {"allowed": True, "reason": "granted by the SelfSubjectRulesReview"}}
+
+
 def review_allowed(answer: dict | None) -> bool | None:
     """True/False from a review's status; None when there is no answer to read."""
     if not answer or not isinstance(answer.get("status"), dict):

@@ -18,14 +18,19 @@ from kdebug.errors import KdebugError
 from kdebug.permissions import (
     Permission,
     access_review_body,
+    allowed_by_rules,
+    complete_resource_rules,
     missing_permissions,
     missing_permissions_error,
     required_permissions,
     review_allowed,
+    rules_allow,
+    rules_review_body,
     unanswered_permissions,
 )
 
 ACCESS_REVIEW_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+RULES_REVIEW_PATH = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews"
 MAX_PARALLEL_REVIEWS = 8
 # Checks on one object: the review names the pod so rules limited by resourceNames are honoured.
 POD_SCOPED_VERBS = frozenset({"get", "patch", "update"})
@@ -124,10 +129,32 @@ def run_preflight(
 def ask_preflight(
     client: Any, namespace: str, operation: str, *, pod_name: str | None = None
 ) -> PreflightResult:
-    """The answers to everything `operation` needs, judged later by check_preflight."""
+    """The answers to everything `operation` needs, judged later by check_preflight.
+
+    One SelfSubjectRulesReview for the namespace first: what its rules grant needs no question of its
+    own. Whatever it does not grant (or all, when it is unanswered or incomplete) is asked with
+    SelfSubjectAccessReviews, which stay the word on a denial.
+    """
     permissions = name_pod_scoped(required_permissions(operation, namespace), pod_name)
-    answers = send_access_reviews(client, permissions)
+    rules = namespace_rules(client, namespace)
+    answers: list[dict | None] = [
+        allowed_by_rules() if rules is not None and p.namespace and rules_allow(rules, p) else None
+        for p in permissions
+    ]
+    open_questions = [index for index, answer in enumerate(answers) if answer is None]
+    asked = send_access_reviews(client, [permissions[index] for index in open_questions])
+    for index, answer in zip(open_questions, asked, strict=True):
+        answers[index] = answer
     return PreflightResult(operation, namespace, tuple(permissions), tuple(answers))
+
+
+def namespace_rules(client: Any, namespace: str) -> list[dict] | None:
+    """The caller's resource rules in `namespace`, or None when the server gives no complete list."""
+    try:
+        answer = client.request("POST", RULES_REVIEW_PATH, body=rules_review_body(namespace))
+    except KdebugError:  # no such API (404), not allowed (403), ...: the access reviews decide
+        return None
+    return complete_resource_rules(answer)
 
 
 def check_preflight(result: PreflightResult, username: str | None = None) -> PreflightResult:

@@ -86,6 +86,10 @@ class BudgetExceededError(Exception):
     pass
 
 
+class DeadlineExpiredError(TimeoutError):
+    """One image's overall time ran out: the registry answers, just not fast enough for all of it."""
+
+
 @dataclass
 class ResolvedImage:
     ref: ImageRef
@@ -620,7 +624,8 @@ class RegistryClient:
         _import_urllib_request()
         url = path if path.startswith("http") else self._base(ref) + path
         scope_actions = "pull,push" if push else "pull"
-        challenge_answered = False
+        challenges = 0  # a second one only after an anonymous token, when a credential helper may help
+        anonymous = False
         attempt = 0
         while True:
             attempt += 1
@@ -629,10 +634,16 @@ class RegistryClient:
                 resp = self._open(method, url, headers or {}, body, auth_header, deadline, kind)
             except urllib.error.HTTPError as exc:
                 status = exc.code
-                if status == 401 and not challenge_answered:
-                    challenge_answered = True
-                    self._answer_challenge(
-                        ref, exc.headers.get("WWW-Authenticate", ""), auths, scope_actions, deadline
+                retry_with_helper = challenges == 1 and anonymous and self._helper_may_help(ref, auths)
+                if status == 401 and (challenges == 0 or retry_with_helper):
+                    challenges += 1
+                    anonymous = self._answer_challenge(
+                        ref,
+                        exc.headers.get("WWW-Authenticate", ""),
+                        auths,
+                        scope_actions,
+                        deadline,
+                        use_helper=challenges > 1,
                     )
                     exc.close()
                     attempt -= 1  # answering the challenge is not a retry
@@ -651,6 +662,11 @@ class RegistryClient:
                     continue
                 raise RegistryError(
                     f"registry {ref.registry} dropped the connection ({type(exc).__name__})"
+                ) from None
+            except DeadlineExpiredError:
+                raise RegistryError(
+                    f"registry {ref.registry}: the image's evidence took longer than "
+                    f"{self.deadline_seconds:g}s (timeout)"
                 ) from None
             except TimeoutError:
                 self._remember_unreachable(ref, "timed out")
@@ -691,7 +707,7 @@ class RegistryClient:
         _import_urllib_request()
         remaining = deadline.remaining()
         if remaining <= 0:
-            raise TimeoutError
+            raise DeadlineExpiredError
         request = urllib.request.Request(url, data=body, method=method, headers=headers)
         if auth:
             request.add_unredirected_header("Authorization", auth)  # never forwarded to a redirect target
@@ -712,24 +728,42 @@ class RegistryClient:
             return token
         return self._tokens.get((ref.api_host, "*"))
 
+    def _helper_may_help(self, ref: ImageRef, auths: dict[str, Any]) -> bool:
+        """True when the last answer was an anonymous token and a credential helper could do better."""
+        return credentials_for(ref.registry, auths) is None and self.credential_helpers.helper_for(
+            ref.registry
+        ) is not None
+
     def _answer_challenge(
-        self, ref: ImageRef, header: str, auths: dict[str, Any], actions: str, deadline: _Deadline
-    ) -> None:
+        self,
+        ref: ImageRef,
+        header: str,
+        auths: dict[str, Any],
+        actions: str,
+        deadline: _Deadline,
+        use_helper: bool = False,
+    ) -> bool:
+        """Answer a 401's challenge; True when the answer is an anonymous token. A bearer challenge
+        without credentials of our own gets an anonymous token first (public images need no helper
+        run, no keychain prompt); the credential helper is asked for basic challenges, and when the
+        anonymous way was refused."""
         _import_urllib_request()
         scheme, params = parse_www_authenticate(header)
-        creds = credentials_for(ref.registry, auths) or self._credentials_from_helper(ref.registry)
+        creds = credentials_for(ref.registry, auths)
+        if creds is None and (use_helper or scheme == "basic"):
+            creds = self._credentials_from_helper(ref.registry)
         if scheme == "basic":
             if not creds or "username" not in creds:
                 raise RegistryError(_no_credentials(ref), exit_code=ExitCode.PERMISSION_DENIED)
             self._tokens[(ref.api_host, "*")] = _basic(creds)
-            return
+            return False
         if scheme != "bearer" or "realm" not in params:
             raise RegistryError(
                 f"registry {ref.registry} asks for unsupported authentication {scheme or '(none)'}"
             )
         if creds and "registrytoken" in creds:
             self._tokens[(ref.api_host, f"{ref.repository}:{actions}")] = f"Bearer {creds['registrytoken']}"
-            return
+            return False
         query = {"service": params.get("service", "")}
         query["scope"] = params.get("scope") or f"repository:{ref.repository}:{actions}"
         url = params["realm"] + ("&" if "?" in params["realm"] else "?") + urllib.parse.urlencode(query)
@@ -738,6 +772,9 @@ class RegistryClient:
             with self._open("GET", url, {}, None, auth, deadline, "token") as resp:
                 data = json.loads(_read_limited(resp, 1024 * 1024))
         except urllib.error.HTTPError as exc:
+            if exc.code in (401, 403) and not creds and not use_helper and self._helper_may_help(ref, auths):
+                exc.close()  # the token service wants credentials: ask the helper for them
+                return self._answer_challenge(ref, header, auths, actions, deadline, use_helper=True)
             if exc.code in (401, 403):
                 raise RegistryError(
                     _no_credentials(ref)
@@ -754,6 +791,7 @@ class RegistryClient:
         if not token:
             raise RegistryError(f"registry {ref.registry}: token service sent no token")
         self._tokens[(ref.api_host, f"{ref.repository}:{actions}")] = f"Bearer {token}"
+        return auth is None
 
     def _http_error(
         self, ref: ImageRef, status: int, exc: urllib.error.HTTPError, method: str
@@ -781,7 +819,7 @@ class _CountingReader:
 
     def read(self, size: int = -1) -> bytes:
         if self.deadline.remaining() <= 0:
-            raise TimeoutError
+            raise DeadlineExpiredError
         chunk = self.resp.read(size if size and size > 0 else 65536)
         self.read_bytes += len(chunk)
         self.client.stats.bytes_downloaded += len(chunk)

@@ -25,9 +25,15 @@ IDLE_GUARD_NAME = "kdebug-idle-guard"
 # the target's PID 1, which often never reaps (a zombie for the pod's lifetime). So the container's main
 # process stays a plain shell that starts the debug shell as a job (`set -m`: its own process group,
 # signals untouched, brought to the foreground with `fg`), then stops the watchdog and reaps it (and the
-# watchdog its `sleep`) before it exits with the debug shell's status. Without a controlling terminal
-# there is no job control, and a background job would start with SIGINT ignored (Ctrl-C dead in the
-# shell): then the debug shell replaces the wrapper as before.
+# watchdog its `sleep`) before it exits with the debug shell's status. Without job control (no
+# controlling terminal, or a shell built without `fg`) a background job would start with SIGINT ignored
+# (Ctrl-C dead in the shell): then the debug shell replaces the wrapper as before. The wrapper ignores
+# HUP and INT (a Ctrl-C before `fg` must not end it; the shell and the watchdog, started before, keep
+# the defaults) but not TERM: a pod being deleted must not wait its grace period for a debug shell.
+# bash prints a job notice (the watchdog's whole command) for a job that ends while it waits in `fg`:
+# so the watchdog, once it has hung up the shell, waits to be stopped rather than exiting, and the
+# wrapper's stderr goes nowhere once the shell has ended (before, it must stay the terminal, where
+# bash's job control looks for it).
 IDLE_GUARD_SCRIPT = """\
 t=$(tty 2>/dev/null) && command -v stat >/dev/null 2>&1 || exec "$@"
 guard() {
@@ -35,17 +41,20 @@ guard() {
   while sleep "$KDEBUG_IDLE_CHECK" & p=$!; wait $p; do
     kill -0 "$1" 2>/dev/null || exit 0
     idle=$(( $(date +%s) - $(stat -c %X "$t") ))
-    [ "$idle" -ge "$KDEBUG_IDLE_TIMEOUT" ] && kill -HUP "$1" && exit 0
+    [ "$idle" -ge "$KDEBUG_IDLE_TIMEOUT" ] && kill -HUP "$1" && exec sleep 2147483647
   done) </dev/null >/dev/null 2>&1 &
 }
 set -m 2>/dev/null
-case $- in *m*) ;; *) guard $$; exec "$@";; esac
+case $- in *m*) command -v fg >/dev/null 2>&1 && jc=1;; esac
+[ -n "$jc" ] || { guard $$; exec "$@"; }
 "$@" &
 shell=$!
 guard $shell
 watchdog=$!
+trap '' HUP INT
 fg %1 >/dev/null
 rc=$?
+exec 2>/dev/null
 kill $watchdog 2>/dev/null
 wait $watchdog 2>/dev/null
 exit $rc

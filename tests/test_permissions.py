@@ -9,11 +9,13 @@ from kdebug.errors import ExitCode, PermissionDeniedError, UsageError
 from kdebug.permissions import (
     Permission,
     access_review_body,
+    complete_resource_rules,
     missing_message,
     missing_permissions,
     missing_permissions_error,
     required_permissions,
     role_yaml,
+    rules_allow,
     unanswered_permissions,
 )
 
@@ -234,3 +236,45 @@ def test_role_yaml_quotes_names(name: str) -> None:
 
 def test_nothing_needed_prints_nothing() -> None:
     assert role_yaml("lab", []) == ""
+
+
+ATTACH_EPHEMERAL = Permission("patch", "pods", "ephemeralcontainers", namespace="ns", name="web")
+
+
+@pytest.mark.parametrize(
+    ("rule", "granted"),
+    [
+        pytest.param({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}, True, id="cluster-admin"),
+        pytest.param({"verbs": ["patch"], "apiGroups": [""], "resources": ["pods/ephemeralcontainers"]}, True,
+                     id="exact"),
+        pytest.param({"verbs": ["patch"], "apiGroups": [""], "resources": ["*/ephemeralcontainers"]}, True,
+                     id="any resource's subresource"),
+        pytest.param({"verbs": ["patch"], "apiGroups": [""], "resources": ["pods"]}, False,
+                     id="the resource is not its subresource"),
+        pytest.param({"verbs": ["patch"], "apiGroups": [""], "resources": ["pods/*"]}, False,
+                     id="RBAC has no resource/* form"),
+        pytest.param({"verbs": ["get"], "apiGroups": [""], "resources": ["*"]}, False, id="other verb"),
+        pytest.param({"verbs": ["patch"], "apiGroups": ["apps"], "resources": ["*"]}, False,
+                     id="other group"),
+        pytest.param({"verbs": ["patch"], "apiGroups": [""], "resources": ["pods/ephemeralcontainers"],
+                      "resourceNames": ["api"]}, False, id="other names"),
+        pytest.param({"verbs": ["patch"], "apiGroups": [""], "resources": ["pods/ephemeralcontainers"],
+                      "resourceNames": ["web"]}, True, id="named"),
+    ],
+)
+def test_rules_allow_matches_as_rbac_does(rule, granted):
+    assert rules_allow([rule], ATTACH_EPHEMERAL) is granted
+
+
+@pytest.mark.parametrize(
+    ("status", "rules"),
+    [
+        pytest.param({"resourceRules": [{"verbs": ["*"]}], "incomplete": False}, [{"verbs": ["*"]}],
+                     id="complete"),
+        pytest.param({"resourceRules": [{"verbs": ["*"]}], "incomplete": True}, None, id="incomplete"),
+        pytest.param({"resourceRules": [], "evaluationError": "webhook down"}, None, id="evaluation error"),
+        pytest.param({}, None, id="no rules"),
+    ],
+)
+def test_only_a_complete_rules_review_is_trusted(status, rules):
+    assert complete_resource_rules({"status": status}) == rules

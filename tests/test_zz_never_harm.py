@@ -31,6 +31,7 @@ PODS_PATH = re.compile(r"^/api/v1/namespaces/[^/]+/pods$")
 REVIEW_PATHS = frozenset(
     {
         "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
         "/apis/authentication.k8s.io/v1/selfsubjectreviews",
     }
 )

@@ -106,6 +106,43 @@ def access_review_response(review: dict[str, Any], user: User) -> dict[str, Any]
     }
 
 
+# What every authenticated user may do (the system:basic-user and system:discovery cluster roles).
+BASIC_USER_RULES: list[dict[str, Any]] = [
+    {"verbs": ["create"], "apiGroups": ["authorization.k8s.io"],
+     "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]},
+    {"verbs": ["create"], "apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"]},
+]
+DISCOVERY_URLS = ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*",
+                  "/readyz", "/version", "/version/"]
+
+
+def rules_review_response(review: dict[str, Any], user: User) -> dict[str, Any]:
+    """The SelfSubjectRulesReview the server returns: the rules that apply in spec.namespace."""
+    spec = review.get("spec") or {}
+    namespace = spec.get("namespace") or None
+    if user.rules is None:  # like system:masters: cluster-admin's wildcard rules
+        resource_rules: list[dict[str, Any]] = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]
+        non_resource_rules = [{"verbs": ["*"], "nonResourceURLs": ["*"]}]
+    else:
+        resource_rules = [
+            {key: list(rule.get(key) or ["*"]) for key in ("verbs", "apiGroups", "resources")}
+            for rule in user.rules
+            if _namespace_matches(rule.get("namespaces"), namespace)
+        ]
+        non_resource_rules = [{"verbs": ["get"], "nonResourceURLs": list(DISCOVERY_URLS)}]
+    return {
+        "kind": "SelfSubjectRulesReview",
+        "apiVersion": "authorization.k8s.io/v1",
+        "metadata": {"creationTimestamp": None},
+        "spec": spec,
+        "status": {
+            "resourceRules": resource_rules + [dict(rule) for rule in BASIC_USER_RULES],
+            "nonResourceRules": non_resource_rules,
+            "incomplete": False,
+        },
+    }
+
+
 def self_subject_review(user: User) -> dict[str, Any]:
     user_info: dict[str, Any] = {"username": user.name, "groups": user.all_groups}
     if user.uid:

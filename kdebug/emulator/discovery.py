@@ -102,6 +102,15 @@ REVIEWS: tuple[Resource, ...] = (
         ("create",),
     ),
     Resource(
+        "selfsubjectrulesreviews",
+        "selfsubjectrulesreview",
+        "SelfSubjectRulesReview",
+        "authorization.k8s.io",
+        "v1",
+        False,
+        ("create",),
+    ),
+    Resource(
         "selfsubjectreviews",
         "selfsubjectreview",
         "SelfSubjectReview",

@@ -1382,6 +1382,8 @@ class Handlers:
         if res.name == "selfsubjectreviews":
             return web.json_response(authz.self_subject_review(user), status=201)
         reviewer = authz.User(user.name, user.groups, self.api.user_rules(user))
+        if res.name == "selfsubjectrulesreviews":
+            return web.json_response(authz.rules_review_response(body, reviewer), status=201)
         return web.json_response(authz.access_review_response(body, reviewer), status=201)
 
 

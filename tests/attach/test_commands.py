@@ -179,6 +179,11 @@ def test_the_waits_watch_from_the_patch_answer_without_listing_the_pod(demo_emul
     result = run_kdebug("attach", "web", "--kubeconfig", str(kubeconfig), "--", "true")
     assert result.code == 0
     pods = "/api/v1/namespaces/demo/pods"
+
+    def watched() -> list[dict]:  # a watch is logged when it ends: after kdebug has closed it
+        return [r for r in list(demo_emulator.requests)[before:] if "watch=true" in r["query"]]
+
+    demo_emulator.wait_for(lambda: len(watched()) >= 2, timeout=10)  # until running, then until it ended
     session = list(demo_emulator.requests)[before:]
     lists = [r for r in session if r["path"] == pods and "watch=true" not in r["query"]]
     watches = [r for r in session if r["path"] == pods and "watch=true" in r["query"]]

@@ -185,18 +185,24 @@ def _server_that_drops_the_second_request() -> tuple[socket.socket, threading.Th
     return listener, thread, seen
 
 
-@pytest.mark.parametrize(("method", "retried"), [("GET", True), ("POST", False)], ids=["get", "post"])
-def test_a_reused_connection_dropped_mid_request_retries_except_a_post(method: str, retried: bool) -> None:
+@pytest.mark.parametrize(
+    ("method", "idempotent", "retried"),
+    [("GET", None, True), ("POST", None, False), ("POST", True, True)],
+    ids=["get", "post", "post-said-idempotent"],
+)
+def test_a_reused_connection_dropped_mid_request_retries_unless_it_may_have_acted(
+    method: str, idempotent: bool | None, retried: bool
+) -> None:
     listener, _thread, seen = _server_that_drops_the_second_request()
     with listener:
         pool = ConnectionPool(f"http://127.0.0.1:{listener.getsockname()[1]}")
-        assert pool.request(method, "/one", b"" if method == "POST" else None, {}, 5, 5).read() == b"ok"
+        assert pool.request(method, "/one", b"", {}, 5, 5).read() == b"ok"
         if retried:
-            assert pool.request(method, "/two", None, {}, 5, 5).read() == b"ok"
-            assert seen[-1] == b"GET /two HTTP/1.1"
+            assert pool.request(method, "/two", b"", {}, 5, 5, idempotent=idempotent).read() == b"ok"
+            assert seen[-1] == f"{method} /two HTTP/1.1".encode()
         else:
             with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
-                pool.request(method, "/two", b"", {}, 5, 5)
+                pool.request(method, "/two", b"", {}, 5, 5, idempotent=idempotent)
             assert len(seen) == 2
 
 

@@ -10,6 +10,12 @@ from kdebug.emulator import authz
 
 SSAR = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 SSR = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+SSRR = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews"
+
+
+def _rules_review(namespace):
+    return {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
+            "spec": {"namespace": namespace}}
 
 
 def _review(verb, resource, subresource="", namespace="default"):
@@ -118,6 +124,32 @@ def test_access_reviews_can_be_switched_off(api, emulator):
     assert response.status_code == 404
     assert response.json()["message"] == "the server could not find the requested resource"
     assert "authorization.k8s.io" not in {g["name"] for g in api.get("/apis").json()["groups"]}
+
+
+def test_rules_review_of_an_unrestricted_user_is_cluster_admins_wildcard(api):
+    response = api.post(SSRR, _rules_review("default"))
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["kind"], body["spec"], body["status"]["incomplete"]) == (
+        "SelfSubjectRulesReview", {"namespace": "default"}, False)
+    assert {"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]} in body["status"]["resourceRules"]
+
+
+def test_rules_review_lists_the_rules_that_apply_in_the_namespace(api, emulator):
+    emulator.add_user("hana", rules=[
+        {"verbs": ["get"], "resources": ["pods"], "namespaces": ["team"]},
+        {"verbs": ["create"], "resources": ["pods/attach"], "apiGroups": [""]},
+    ])
+    rules = api.as_user("hana").post(SSRR, _rules_review("other")).json()["status"]["resourceRules"]
+    assert {"verbs": ["create"], "apiGroups": [""], "resources": ["pods/attach"]} in rules
+    assert not any(rule["resources"] == ["pods"] for rule in rules)  # that one is for namespace team
+    team = api.as_user("hana").post(SSRR, _rules_review("team")).json()["status"]["resourceRules"]
+    assert {"verbs": ["get"], "apiGroups": ["*"], "resources": ["pods"]} in team
+
+
+def test_rules_reviews_go_with_access_reviews_when_switched_off(api, emulator):
+    emulator.access_reviews_enabled = False
+    assert api.post(SSRR, _rules_review("default")).status_code == 404
 
 
 def test_self_subject_review_reports_user_uid_and_groups(api, emulator):

@@ -32,13 +32,19 @@ def busybox_bin(tmp_path: Path) -> Path:
 
 
 def run_guarded(
-    busybox_bin: Path, steps: list[list[str]], *, ctty: bool = True, idle_timeout: int = 3600
+    busybox_bin: Path,
+    steps: list[list[str]],
+    *,
+    ctty: bool = True,
+    idle_timeout: int = 3600,
+    shell: str | None = None,
 ) -> dict[str, Any]:
     probe_spec = {
         "script": spec.IDLE_GUARD_SCRIPT,
-        "shell": [str(busybox_bin / "sh")],
+        "shell": [shell or str(busybox_bin / "sh")],
         "ctty": ctty,
         "env": {
+            "HOME": str(busybox_bin),  # no rc files
             "PATH": f"{busybox_bin}:/usr/bin:/bin",
             "KDEBUG_IDLE_TIMEOUT": str(idle_timeout),
             "KDEBUG_IDLE_CHECK": "1",
@@ -77,3 +83,12 @@ def test_without_a_controlling_terminal_the_shell_still_runs(busybox_bin):
     steps = [["expect", PROMPT], ["send", "echo hi"], ["expect", "hi"], ["send", "exit 5"]]
     result = run_guarded(busybox_bin, steps, ctty=False)
     assert result["exit"] == 5
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+def test_with_bash_an_idle_hang_up_prints_no_job_notices(busybox_bin):
+    result = run_guarded(busybox_bin, [], idle_timeout=1, shell=shutil.which("bash"))
+    assert (result["exit"], result["orphans"]) == (128 + 1, [])
+    assert "while sleep" not in result["output"] and "Done" not in result["output"]
+    assert "no job control" not in result["output"]
+

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from kdebug.classify import ImageKind
+from kdebug.imageref import parse_image_ref
 from kdebug.inspection import classify_container_image
 from kdebug.registry import (
     DOCKER_HUB_SERVER_URL,
@@ -127,3 +128,23 @@ def test_config_json_names_per_registry_helpers_and_the_default_store(tmp_path):
 
 def test_no_config_json_means_no_helpers(tmp_path):
     assert load_credential_helpers(tmp_path / "absent.json").helper_for("ghcr.io") is None
+
+
+def test_a_public_image_behind_a_token_service_never_runs_the_helper(
+    pushed, bearer_proxy, helper_path, catalog_for, tmp_path
+):
+    calls = install_helper(helper_path, "desktop", bearer_proxy.host)
+    image = parse_image_ref(f"{bearer_proxy.host}/acme/alpine:1.0")
+    verdict, info = classify_with(CredentialHelpers(default="desktop"), image, catalog_for(), tmp_path)
+    assert (info["error"], verdict.kind) == (None, ImageKind.ALPINE)
+    assert not calls.exists()  # the anonymous token was enough: no helper process, no keychain prompt
+
+
+def test_a_token_service_that_wants_credentials_gets_them_from_the_helper(
+    pushed, bearer_proxy_with_user, helper_path, catalog_for, tmp_path
+):
+    calls = install_helper(helper_path, "desktop", bearer_proxy_with_user.host)
+    image = parse_image_ref(f"{bearer_proxy_with_user.host}/acme/alpine:1.0")
+    verdict, info = classify_with(CredentialHelpers(default="desktop"), image, catalog_for(), tmp_path)
+    assert (info["error"], verdict.kind) == (None, ImageKind.ALPINE)
+    assert calls.read_text().splitlines() == [bearer_proxy_with_user.host]

@@ -282,6 +282,18 @@ def test_an_unreachable_registry_is_not_asked_again_for_a_while(
     assert len(stalling_server.accepted) == 2
 
 
+def test_an_image_that_runs_out_of_time_does_not_mark_its_registry_unreachable(
+    pushed, registry, tmp_path, catalog_for
+) -> None:
+    from kdebug.registry import EvidenceCache, RegistryClient
+
+    cache = EvidenceCache(tmp_path / "cache")
+    client = RegistryClient(cache=cache, docker_auths={}, deadline_seconds=1e-9)  # spent before it starts
+    _, info = classify(f"{registry.host}/acme/alpine:1.0", client, catalog_for())
+    assert "took longer than" in info["error"]
+    assert cache.unreachable(registry.host) is None  # the registry answers; the next image may ask it
+
+
 def test_missing_image_is_a_not_found_registry_error(registry, make_client) -> None:
     from kdebug.registry import _Deadline
 

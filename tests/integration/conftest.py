@@ -90,7 +90,8 @@ def env_of(container: dict) -> dict[str, str]:
 
 def mutations(emulator) -> list[dict]:
     return [r for r in emulator.requests if r["method"] in ("POST", "PUT", "PATCH", "DELETE")
-            and "accessreviews" not in r["path"] and "selfsubjectreviews" not in r["path"]]
+            and "accessreviews" not in r["path"] and "rulesreviews" not in r["path"]
+            and "selfsubjectreviews" not in r["path"]]
 
 
 NONROOT_IMAGE = "gcr.io/distroless/static-debian12:nonroot"

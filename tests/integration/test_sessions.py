@@ -100,6 +100,16 @@ def test_sigint_during_the_session_is_recorded_as_interrupted(demo_emulator, kub
     assert only_session(sessions)["status"] == "interrupted"
 
 
+def test_a_refused_debug_image_still_records_who_and_which_pod(
+    kubeconfig, run_kdebug, sessions, write_config
+):
+    write_config({"allowed_images": ["registry.example/only/*"]})
+    result = run_kdebug("attach", "web", "--kubeconfig", str(kubeconfig), "--", "true")
+    assert result.code == ExitCode.PERMISSION_DENIED
+    record = only_session(sessions)
+    assert (record["status"], record["kube_user"], record["pod"]) == ("failed", "admin", "web")
+
+
 def test_require_reason_refuses_before_any_request(demo_emulator, kubeconfig, run_kdebug, write_config):
     write_config({"sessions": {"require_reason": True}})
     before = len(demo_emulator.requests)

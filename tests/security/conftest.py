@@ -21,6 +21,7 @@ ENFORCE = "pod-security.kubernetes.io/enforce"
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 REVIEW_PATHS = (
     "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+    "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
     "/apis/authentication.k8s.io/v1/selfsubjectreviews",
 )
 

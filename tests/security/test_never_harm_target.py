@@ -18,7 +18,7 @@ ALLOWED_WRITES = [
     ("PATCH", re.compile(r"^/api/v1/namespaces/[^/]+/pods/[^/]+/ephemeralcontainers$")),
     ("POST", re.compile(r"^/api/v1/namespaces/[^/]+/pods$")),  # creates a copy (checked below)
     ("DELETE", re.compile(r"^/api/v1/namespaces/[^/]+/pods/[^/]+-kdebug-[^/]+$")),
-    ("POST", re.compile(r"^/apis/authorization\.k8s\.io/v1/selfsubjectaccessreviews$")),
+    ("POST", re.compile(r"^/apis/authorization\.k8s\.io/v1/selfsubject(access|rules)reviews$")),
     ("POST", re.compile(r"^/apis/authentication\.k8s\.io/v1/selfsubjectreviews$")),
 ]
 

@@ -1,4 +1,5 @@
-"""Permission preflight: one concurrent round of SelfSubjectAccessReviews, against the emulator."""
+"""Permission preflight against the emulator: one SelfSubjectRulesReview, then one concurrent round of
+SelfSubjectAccessReviews for whatever its rules did not grant."""
 
 from __future__ import annotations
 
@@ -6,8 +7,15 @@ import threading
 
 import pytest
 
-from kdebug.errors import ExitCode, PermissionDeniedError
-from kdebug.preflight import ACCESS_REVIEW_PATH, ALLOWED, PARTLY_UNKNOWN, UNKNOWN, run_preflight
+from kdebug.errors import ExitCode, NotFoundError, PermissionDeniedError
+from kdebug.preflight import (
+    ACCESS_REVIEW_PATH,
+    ALLOWED,
+    PARTLY_UNKNOWN,
+    RULES_REVIEW_PATH,
+    UNKNOWN,
+    run_preflight,
+)
 from tests.security.conftest import mutating_requests
 
 POD_READER = [{"verbs": ["get", "list", "watch"], "resources": ["pods"], "apiGroups": [""]}]
@@ -24,17 +32,55 @@ def test_admin_is_allowed_to_attach(cluster):
     assert result.state == ALLOWED
 
 
-def test_one_review_per_needed_permission(cluster):
+def _reviews(cluster, before: int, path: str) -> list[dict]:
+    return [r for r in list(cluster.emu.requests)[before:] if r["path"] == path]
+
+
+def _without_rules_reviews(client):
+    """The client against a server that has no SelfSubjectRulesReview (404), as some clusters answer."""
+    real_request = client.request
+
+    def request(method, path, **kwargs):
+        if path == RULES_REVIEW_PATH:
+            raise NotFoundError("the server could not find the requested resource")
+        return real_request(method, path, **kwargs)
+
+    client.request = request  # type: ignore[method-assign]
+    return client
+
+
+def test_rules_that_grant_everything_need_no_access_review(cluster):
     before = len(cluster.emu.requests)
 
     result = run_preflight(cluster.client(), "default", "attach")
 
-    reviews = [r for r in cluster.emu.requests[before:] if r["path"] == ACCESS_REVIEW_PATH]
-    assert len(reviews) == len(result.permissions) == 4
+    assert (result.state, len(result.permissions)) == (ALLOWED, 4)
+    assert len(_reviews(cluster, before, RULES_REVIEW_PATH)) == 1
+    assert _reviews(cluster, before, ACCESS_REVIEW_PATH) == []
+
+
+def test_only_what_the_rules_do_not_grant_is_asked(cluster):
+    cluster.emu.add_user("bob", rules=POD_READER)
+    before = len(cluster.emu.requests)
+
+    with pytest.raises(PermissionDeniedError):
+        run_preflight(cluster.client("bob"), "default", "attach")
+
+    asked = _reviews(cluster, before, ACCESS_REVIEW_PATH)
+    assert len(asked) == 3  # get pods was granted by the rules; the other three are asked
+
+
+def test_without_rules_reviews_there_is_one_access_review_per_permission(cluster):
+    before = len(cluster.emu.requests)
+
+    result = run_preflight(_without_rules_reviews(cluster.client()), "default", "attach")
+
+    assert result.state == ALLOWED
+    assert len(_reviews(cluster, before, ACCESS_REVIEW_PATH)) == len(result.permissions) == 4
 
 
 def test_reviews_are_sent_concurrently(cluster):
-    client = cluster.client()
+    client = _without_rules_reviews(cluster.client())
     count = 4  # attach needs four reviews
     barrier = threading.Barrier(count, timeout=10)  # only passes when all four are in flight at once
     real_request = client.request
@@ -120,7 +166,7 @@ def test_an_unreachable_review_endpoint_is_unknown(cluster):
 
 
 def test_some_answers_missing_is_partly_unknown(cluster):
-    client = cluster.client()
+    client = _without_rules_reviews(cluster.client())
     real_request = client.request
     calls = iter(range(100))
 
