@@ -13,9 +13,7 @@ v1.32.4: v1.37 waits for a watch-list bookmark the emulator does not send.
 
 Also prints the fixed client-side costs that explain the difference: interpreter start, imports.
 
-kdebug's modules are byte-compiled first, as `pip install` does for a regular install: an editable
-install under PYTHONDONTWRITEBYTECODE (set on this machine) would otherwise recompile every changed
-module on every run, which no user pays.
+kdebug is byte-compiled first, as a regular install is (see demo_cluster.py).
 """
 
 from __future__ import annotations
@@ -67,22 +65,12 @@ def import_cost(statement: str) -> float:
 
 
 def main() -> None:
-    import compileall
-    import logging
+    from demo_cluster import demo_cluster
 
-    from kdebug.emulator import Emulator
-
-    logging.getLogger("aiohttp").setLevel(logging.CRITICAL)  # clients closing watches are not news here
-
-    compileall.compile_dir(str(Path(__file__).resolve().parent.parent / "kdebug"), quiet=1)
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 10
     kubectl = sys.argv[2] if len(sys.argv) > 2 else "/usr/bin/kubectl"
     runtime = sys.argv[3] if len(sys.argv) > 3 else "process"
-    with Emulator(demo=True, runtime=runtime) as emu, tempfile.TemporaryDirectory() as tmp:
-        kubeconfig = Path(tmp) / "kubeconfig"
-        emu.write_kubeconfig(kubeconfig, namespace="demo")
-        emu.wait_for(lambda: "running" in str((emu.get("pods", "demo", "web") or {}).get("status")), 15)
-        env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    with demo_cluster(runtime) as (emu, env):
         commands = {
             "kdebug": [KDEBUG, "attach", "web", "--", "true"],
             "kubectl": [

@@ -10,11 +10,8 @@ start, the websocket attach and the first prompt.
 
 from __future__ import annotations
 
-import compileall
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -36,20 +33,12 @@ def time_to_prompt(command: list[str], env: dict[str, str]) -> float:
 
 
 def main() -> None:
-    import logging
+    from demo_cluster import demo_cluster
 
-    from kdebug.emulator import Emulator
-
-    logging.getLogger("aiohttp").setLevel(logging.CRITICAL)
-    compileall.compile_dir(str(Path(__file__).resolve().parent.parent / "kdebug"), quiet=1)
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 8
     kubectl = sys.argv[2] if len(sys.argv) > 2 else "/usr/bin/kubectl"
     runtime = sys.argv[3] if len(sys.argv) > 3 else "process"
-    with Emulator(demo=True, runtime=runtime) as emu, tempfile.TemporaryDirectory() as tmp:
-        kubeconfig = Path(tmp) / "kubeconfig"
-        emu.write_kubeconfig(kubeconfig, namespace="demo")
-        emu.wait_for(lambda: "running" in str((emu.get("pods", "demo", "web") or {}).get("status")), 15)
-        env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    with demo_cluster(runtime) as (_emu, env):
         commands = {
             "kdebug": [KDEBUG, "attach", "web", "--no-reuse"],
             "kubectl": [kubectl, "debug", "web", "--image=busybox:1.36.1", "--target=app", "-it", "--", "sh"],

@@ -1,0 +1,32 @@
+"""The emulated demo cluster the attach benchmarks run kdebug and kubectl against."""
+
+from __future__ import annotations
+
+import compileall
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "kdebug"
+
+
+@contextmanager
+def demo_cluster(runtime: str) -> Iterator[tuple[object, dict[str, str]]]:
+    """(emulator, environment with KUBECONFIG) once pod demo/web runs.
+
+    kdebug's modules are byte-compiled first, as `pip install` does for a regular install: an editable
+    install under PYTHONDONTWRITEBYTECODE (set on this machine) would otherwise recompile every changed
+    module on every run, which no user pays.
+    """
+    from kdebug.emulator import Emulator
+
+    logging.getLogger("aiohttp").setLevel(logging.CRITICAL)  # clients closing watches are not news here
+    compileall.compile_dir(str(PACKAGE), quiet=1)
+    with Emulator(demo=True, runtime=runtime) as emu, tempfile.TemporaryDirectory() as tmp:
+        kubeconfig = Path(tmp) / "kubeconfig"
+        emu.write_kubeconfig(kubeconfig, namespace="demo")
+        emu.wait_for(lambda: "running" in str((emu.get("pods", "demo", "web") or {}).get("status")), 15)
+        yield emu, {**os.environ, "KUBECONFIG": str(kubeconfig)}
