@@ -15,18 +15,31 @@ PACKAGE = Path(__file__).resolve().parent.parent / "kdebug"
 
 @contextmanager
 def demo_cluster(runtime: str) -> Iterator[tuple[object, dict[str, str]]]:
-    """(emulator, environment with KUBECONFIG) once pod demo/web runs.
+    """(emulator, environment with KUBECONFIG) once pod demo/web runs: the cluster `kdebug demo`
+    serves, with its local registry and the mirror settings its kubeconfig carries.
 
     kdebug's modules are byte-compiled first, as `pip install` does for a regular install: an editable
     install under PYTHONDONTWRITEBYTECODE (set on this machine) would otherwise recompile every changed
     module on every run, which no user pays.
     """
+    from kdebug.cli.demo import DemoRegistry, runtime_factory
     from kdebug.emulator import Emulator
 
     logging.getLogger("aiohttp").setLevel(logging.CRITICAL)  # clients closing watches are not news here
     compileall.compile_dir(str(PACKAGE), quiet=1)
-    with Emulator(demo=True, runtime=runtime) as emu, tempfile.TemporaryDirectory() as tmp:
-        kubeconfig = Path(tmp) / "kubeconfig"
-        emu.write_kubeconfig(kubeconfig, namespace="demo")
-        emu.wait_for(lambda: "running" in str((emu.get("pods", "demo", "web") or {}).get("status")), 15)
-        yield emu, {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    registry = DemoRegistry()
+    registry.start(runnable=runtime == "podman")
+    emu = Emulator(
+        demo=True,
+        runtime=runtime_factory(runtime, registry),
+        image_mirrors=registry.image_mirrors,
+        image_digests=registry.image_digests,
+    )
+    try:
+        with emu, tempfile.TemporaryDirectory() as tmp:
+            kubeconfig = Path(tmp) / "kubeconfig"
+            emu.write_kubeconfig(kubeconfig, namespace="demo", extensions=registry.kubeconfig_extensions)
+            emu.wait_for(lambda: "running" in str((emu.get("pods", "demo", "web") or {}).get("status")), 60)
+            yield emu, {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    finally:
+        registry.stop()

@@ -13,10 +13,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from kdebug import spec, streaming
-from kdebug.channels import SUBPROTOCOLS
+from kdebug import spec
 from kdebug.durations import format_duration
 from kdebug.errors import (
     InterruptedByUserError,
@@ -27,6 +26,9 @@ from kdebug.errors import (
     WaitTimeoutError,
 )
 from kdebug.models import DEFAULT_DEBUG_IMAGE, ImageChoice, ResolvedTarget
+
+if TYPE_CHECKING:
+    from kdebug import streaming
 
 COMMAND_RUN_LIMIT_S = 365 * 86400.0  # --timeout bounds the start; a running command may take its time
 EXIT_REPORT_WAIT_S = 5.0  # after attach ends, how long the terminated state may take to appear
@@ -242,14 +244,18 @@ def kubeconfig_user(kubeconfig: str | None, context: str | None) -> str | None:
     return str(user) if user else None
 
 
-def _import_while_waiting(module: str) -> None:
-    """Import `module` on a thread while the container starts: the websocket client costs ~35 ms of
-    start-up that would otherwise come between "running" and the shell's prompt."""
+def _import_while_waiting(*modules: str) -> None:
+    """Import `modules` on a thread while the container starts: the websocket client alone costs ~35 ms
+    of start-up that would otherwise come between "running" and the shell's prompt."""
     import importlib
 
     from kdebug.background import Pending
 
-    Pending(importlib.import_module, module)
+    def import_all() -> None:
+        for module in modules:
+            importlib.import_module(module)
+
+    Pending(import_all)
 
 
 def _pod_named_by(request: AttachRequest) -> str | None:
@@ -396,9 +402,9 @@ class Debugger:
         self.recorder.finished(status, exit_code, error)
 
     def _run(self, request: AttachRequest, local: LocalStreams) -> int:
-        from kdebug import kube, resolve
+        from kdebug import kube
         from kdebug.background import Pending
-        from kdebug.preflight import ask_preflight, check_preflight, run_preflight
+        from kdebug.preflight import PreflightResult, ask_preflight, check_preflight, run_preflight
 
         connect = self.connect or kube.connect
         client = connect(request.kubeconfig, request.context, request.namespace)
@@ -410,38 +416,30 @@ class Debugger:
             namespace=namespace,
             command=list(request.command) or None,
         )
-        # Requests that do not depend on the pod go out together now, so their round trips overlap
-        # the pod's lookup and the local work that follows instead of adding up one after another.
-        identity = Pending(identity_fields, client, request.kubeconfig, request.context)
+        # Requests that do not depend on the pod go out now, so their round trips overlap the pod's
+        # lookup and the local work that follows: who we are, then (when TARGET names the pod) the
+        # permission reviews, in order on one connection; the namespace on another.
         named_pod = _pod_named_by(request)
-        early_reviews = None
-        if named_pod:
-            early_reviews = Pending(ask_preflight, client, namespace, operation, pod_name=named_pod)
+
+        def identity_and_reviews() -> tuple[dict[str, Any], PreflightResult | None]:
+            identity = identity_fields(client, request.kubeconfig, request.context)
+            if not named_pod:
+                return identity, None
+            return identity, ask_preflight(client, namespace, operation, pod_name=named_pod)
+
+        early = Pending(identity_and_reviews)
         _prefetch_namespace(client, namespace)
         try:
-            resolved = resolve.resolve_target(
-                client, namespace, request.target, request.selector, request.container
-            )
-        finally:
-            self._note(**identity.result())
-        self._note(**target_fields(resolved))
-        self.progress(
-            "target",
-            pod=resolved.pod_name,
-            container=resolved.container,
-            via=resolved.via,
-            namespace=namespace,
-        )
-        if not request.copy:
-            self._refuse_undebuggable(client, resolved)
-        choice = self._image_choice(request, resolved, client)
-        self._note(debug_image=choice.image, debug_image_reason=choice.reason)
-        self.progress("image", image=choice.image, reason=choice.reason)
-        plan = plan_session(request, local, choice)
-        self._note(command=list(request.command) or list(choice.shell))
+            resolved, choice, plan = self._target_and_image(client, namespace, request, local)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the error to report is the first one
+                self._note(**early.result()[0])  # the record says who, whatever failed first
+            raise
+        identity, early_reviews = early.result()
+        self._note(**identity)
         username = self._fields.get("kube_user")
         if early_reviews is not None and named_pod == resolved.pod_name:
-            preflight = check_preflight(early_reviews.result(), username)
+            preflight = check_preflight(early_reviews, username)
         else:
             preflight = run_preflight(
                 client, namespace, operation, pod_name=resolved.pod_name, username=username
@@ -462,6 +460,32 @@ class Debugger:
             target_root=spec.TARGET_ROOT,
         )
         return self._stream(client, resolved, name, state, plan, local)
+
+    def _target_and_image(
+        self, client: Any, namespace: str, request: AttachRequest, local: LocalStreams
+    ) -> tuple[ResolvedTarget, ImageChoice, SessionPlan]:
+        """The pod and container, refused if they cannot be debugged; the debug image; the plan."""
+        from kdebug import resolve
+
+        resolved = resolve.resolve_target(
+            client, namespace, request.target, request.selector, request.container
+        )
+        self._note(**target_fields(resolved))
+        self.progress(
+            "target",
+            pod=resolved.pod_name,
+            container=resolved.container,
+            via=resolved.via,
+            namespace=namespace,
+        )
+        if not request.copy:
+            self._refuse_undebuggable(client, resolved)
+        choice = self._image_choice(request, resolved, client)
+        self._note(debug_image=choice.image, debug_image_reason=choice.reason)
+        self.progress("image", image=choice.image, reason=choice.reason)
+        plan = plan_session(request, local, choice)
+        self._note(command=list(request.command) or list(choice.shell))
+        return resolved, choice, plan
 
     def _stream(
         self,
@@ -511,7 +535,7 @@ class Debugger:
         try:
             self._add_container(client, resolved, choice, plan, request, name)
             if plan.attach:
-                _import_while_waiting("websocket")
+                _import_while_waiting("websocket", "kdebug.streaming")
             state = self._wait_until_started(client, resolved, name, request.timeout_s, bool(request.command))
         except KeyboardInterrupt:
             raise self._interrupted(
@@ -774,10 +798,13 @@ class Debugger:
             ("stderr", _flag(stdout and not tty)),
             ("tty", _flag(tty)),
         ]
+        from kdebug.channels import SUBPROTOCOLS
+
         path = pods_path(resolved.namespace, resolved.pod_name) + "/attach"
         return client.websocket(path, query, SUBPROTOCOLS)
 
     def _interactive(self, client: Any, resolved: ResolvedTarget, name: str, local: LocalStreams) -> int:
+        from kdebug import streaming
         from kdebug.resolve import pods_path
 
         try:
@@ -866,6 +893,8 @@ class Debugger:
         return state.exit_code if state.exit_code is not None else 0
 
     def _feed_stdin(self, client: Any, resolved: ResolvedTarget, name: str, local: LocalStreams) -> None:
+        from kdebug import streaming
+
         try:
             ws = self._attach_socket(client, resolved, name, stdin=True, stdout=False, tty=False)
         except KdebugError:

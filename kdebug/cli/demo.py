@@ -99,7 +99,7 @@ def _choose_runtime(requested: str) -> str:
     return name
 
 
-def _runtime_factory(runtime: str, registry: DemoRegistry) -> Any:
+def runtime_factory(runtime: str, registry: DemoRegistry) -> Any:
     if runtime != "podman":
         return runtime
     from kdebug.emulator.podman import PodmanRuntime
@@ -127,7 +127,7 @@ def _start_emulator(port: int, registry: DemoRegistry, runtime: str) -> Any:
     emu = Emulator(
         demo=True,
         port=port,
-        runtime=_runtime_factory(runtime, registry),
+        runtime=runtime_factory(runtime, registry),
         image_mirrors=registry.image_mirrors,
         image_digests=registry.image_digests,
     )
