@@ -65,11 +65,9 @@ def import_cost(statement: str) -> float:
 
 
 def main() -> None:
-    from demo_cluster import demo_cluster
+    from demo_cluster import arguments, demo_cluster
 
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-    kubectl = sys.argv[2] if len(sys.argv) > 2 else "/usr/bin/kubectl"
-    runtime = sys.argv[3] if len(sys.argv) > 3 else "process"
+    runs, kubectl, runtime = arguments(sys.argv, default_runs=10)
     with demo_cluster(runtime) as (emu, env):
         commands = {
             "kdebug": [KDEBUG, "attach", "web", "--", "true"],

@@ -33,11 +33,9 @@ def time_to_prompt(command: list[str], env: dict[str, str]) -> float:
 
 
 def main() -> None:
-    from demo_cluster import demo_cluster
+    from demo_cluster import arguments, demo_cluster
 
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 8
-    kubectl = sys.argv[2] if len(sys.argv) > 2 else "/usr/bin/kubectl"
-    runtime = sys.argv[3] if len(sys.argv) > 3 else "process"
+    runs, kubectl, runtime = arguments(sys.argv, default_runs=8)
     with demo_cluster(runtime) as (_emu, env):
         commands = {
             "kdebug": [KDEBUG, "attach", "web", "--no-reuse"],

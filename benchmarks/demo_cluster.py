@@ -13,6 +13,14 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "kdebug"
 
 
+def arguments(argv: list[str], default_runs: int) -> tuple[int, str, str]:
+    """RUNS, KUBECTL and RUNTIME from the command line: `[RUNS] [KUBECTL] [RUNTIME]`."""
+    runs = int(argv[1]) if len(argv) > 1 else default_runs
+    kubectl = argv[2] if len(argv) > 2 else "/usr/bin/kubectl"
+    runtime = argv[3] if len(argv) > 3 else "process"
+    return runs, kubectl, runtime
+
+
 @contextmanager
 def demo_cluster(runtime: str) -> Iterator[tuple[object, dict[str, str]]]:
     """(emulator, environment with KUBECONFIG) once pod demo/web runs: the cluster `kdebug demo`
