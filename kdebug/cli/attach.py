@@ -47,14 +47,7 @@ Exit status: the remote command's, or kdebug's own codes 64-75 and 130 (docs/exi
 def register(app: typer.Typer) -> None:
     @app.command("attach", epilog=EXAMPLES)
     def attach(
-        target: Annotated[
-            str | None,
-            typer.Argument(
-                metavar="TARGET",
-                show_default=False,
-                help="NAME, pod/NAME, deploy/NAME, sts/NAME, ds/NAME, rs/NAME or job/NAME.",
-            ),
-        ] = None,
+        target: common.Target = None,
         command: Annotated[
             list[str] | None,
             typer.Argument(

@@ -43,14 +43,7 @@ SECURITY_FIELDS = (
 def register(app: typer.Typer) -> None:
     @app.command("inspect", epilog=EXAMPLES)
     def inspect(
-        target: Annotated[
-            str | None,
-            typer.Argument(
-                metavar="TARGET",
-                show_default=False,
-                help="NAME, pod/NAME, deploy/NAME, sts/NAME, ds/NAME, rs/NAME or job/NAME.",
-            ),
-        ] = None,
+        target: common.Target = None,
         namespace: common.Namespace = None,
         context: common.Context = None,
         kubeconfig: common.Kubeconfig = None,

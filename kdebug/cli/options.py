@@ -6,6 +6,14 @@ from typing import Annotated
 
 import typer
 
+Target = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="TARGET",
+        show_default=False,
+        help="NAME, pod/NAME, deploy/NAME, sts/NAME, ds/NAME, rs/NAME or job/NAME.",
+    ),
+]
 Namespace = Annotated[
     str | None,
     typer.Option("-n", "--namespace", show_default=False, help="Namespace (default: from kubeconfig)."),

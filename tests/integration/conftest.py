@@ -13,16 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kdebug.cli.main import main
-from tests.attach.conftest import KDEBUG, Result, all_running
-
-
-@pytest.fixture(autouse=True)
-def isolated_kdebug_dirs(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.delenv("KDEBUG_CONFIG", raising=False)
+# the same cluster access as the attach tests: these fixtures are theirs
+from tests.attach.conftest import KDEBUG, all_running, isolated_kdebug_dirs, kubeconfig, run_kdebug
 
 
 @pytest.fixture
@@ -36,26 +28,6 @@ def write_config(tmp_path):
         return path
 
     return write
-
-
-@pytest.fixture
-def kubeconfig(demo_emulator, tmp_path) -> Path:
-    path = tmp_path / "kubeconfig"
-    demo_emulator.write_kubeconfig(path, namespace="demo")
-    demo_emulator.wait_for(lambda: all_running(demo_emulator, "demo"), timeout=15)
-    return path
-
-
-@pytest.fixture
-def run_kdebug(capfd):
-    """`kdebug ARGS` in-process through the real entry point."""
-
-    def run(*args: str) -> Result:
-        code = main(list(args))
-        captured = capfd.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return run
 
 
 @pytest.fixture
@@ -147,4 +119,13 @@ def add_privileged_debugger(emulator, namespace: str, pod_name: str) -> None:
     emulator.wait_for(lambda: all_running(emulator, namespace, pod_name), timeout=10)
 
 
-__all__ = ["KDEBUG", "console_env", "env_of", "ephemeral_containers", "mutations"]
+__all__ = [
+    "KDEBUG",
+    "console_env",
+    "env_of",
+    "ephemeral_containers",
+    "isolated_kdebug_dirs",
+    "kubeconfig",
+    "mutations",
+    "run_kdebug",
+]
