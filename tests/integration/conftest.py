@@ -60,12 +60,6 @@ def env_of(container: dict) -> dict[str, str]:
     return {e["name"]: e.get("value", "") for e in container.get("env") or []}
 
 
-def mutations(emulator) -> list[dict]:
-    return [r for r in emulator.requests if r["method"] in ("POST", "PUT", "PATCH", "DELETE")
-            and "accessreviews" not in r["path"] and "rulesreviews" not in r["path"]
-            and "selfsubjectreviews" not in r["path"]]
-
-
 NONROOT_IMAGE = "gcr.io/distroless/static-debian12:nonroot"
 ROOT_IMAGE = "registry.kdebug.test/demo/web:1.0"  # scratch: runs as root unless the pod says otherwise
 RESTRICTED_CONTAINER = {
@@ -126,6 +120,5 @@ __all__ = [
     "ephemeral_containers",
     "isolated_kdebug_dirs",
     "kubeconfig",
-    "mutations",
     "run_kdebug",
 ]

@@ -9,7 +9,8 @@ from kdebug.copies import COPY_OF_LABEL, SESSION_ANNOTATION
 from kdebug.debugger import COPY_PRELUDE_NAME, COPY_TARGET_PRELUDE
 from kdebug.errors import ExitCode
 from kdebug.models import DEFAULT_DEBUG_IMAGE
-from tests.integration.conftest import KDEBUG, console_env, env_of, mutations
+from tests.integration.conftest import KDEBUG, console_env, env_of
+from tests.security.conftest import mutating_requests
 
 
 def crashing_pod() -> dict:
@@ -71,7 +72,7 @@ def test_copy_is_kept_with_keep(demo_emulator, kubeconfig, run_kdebug, crashy):
 def test_copy_never_touches_the_original_pod(demo_emulator, kubeconfig, run_kdebug, crashy):
     run_kdebug("attach", crashy, "--copy", "--copy-command", "sleep infinity",
                "--kubeconfig", str(kubeconfig), "--", "true")
-    touched = [(r["method"], r["path"]) for r in mutations(demo_emulator)]
+    touched = [(r["method"], r["path"]) for r in mutating_requests(demo_emulator)]
     assert [method for method, _ in touched] == ["POST", "DELETE"]
     assert all("/pods/crashy-kdebug-" in path or path.endswith("/pods") for _, path in touched)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kdebug.errors import ExitCode
-from tests.integration.conftest import add_privileged_debugger, ephemeral_containers, mutations
+from tests.integration.conftest import add_privileged_debugger, ephemeral_containers
+from tests.security.conftest import mutating_requests
 
 EXPECTED_USER = {  # (level, target) -> (runAsUser, runAsGroup) of the debugger, None: the image's (root)
     ("privileged", "root"): (None, None),
@@ -79,7 +80,7 @@ def test_force_sends_the_rejected_profile_and_the_server_refuses(
                         "--profile", "sysadmin", "--force", "--", "true")
     assert result.code == ExitCode.PERMISSION_DENIED
     assert 'violates PodSecurity "restricted:latest"' in result.err
-    patched = [r["path"] for r in mutations(demo_emulator)]
+    patched = [r["path"] for r in mutating_requests(demo_emulator)]
     assert patched == [f"/api/v1/namespaces/{ns}/pods/target/ephemeralcontainers"]
 
 
