@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 
 def _import_urllib_request() -> None:
     """urllib.request (with urllib.error) is imported on the first registry request, not at start-up:
-    a classification served from the disk cache never needs it (saves a few ms of every `attach`)."""
+    a classification served from the disk cache never needs it (saves a few ms of every `attach`).
+    RegistryClient._request, the only way to the network, calls it first."""
     import urllib.request  # noqa: F401 (binds urllib.request and urllib.error on the package)
 
 INDEX_TYPES = (
@@ -704,7 +705,6 @@ class RegistryClient:
         deadline: _Deadline,
         kind: str,
     ) -> Any:
-        _import_urllib_request()
         remaining = deadline.remaining()
         if remaining <= 0:
             raise DeadlineExpiredError
@@ -747,7 +747,6 @@ class RegistryClient:
         without credentials of our own gets an anonymous token first (public images need no helper
         run, no keychain prompt); the credential helper is asked for basic challenges, and when the
         anonymous way was refused."""
-        _import_urllib_request()
         scheme, params = parse_www_authenticate(header)
         creds = credentials_for(ref.registry, auths)
         if creds is None and (use_helper or scheme == "basic"):
