@@ -112,8 +112,8 @@ def main() -> None:
         ("import kdebug.cli.main (typer, click)", "import kdebug.cli.main"),
         (
             "import kdebug.cli.main + the attach path (http.client, yaml, sqlite3...)",
-            "import kdebug.cli.main, kdebug.debugger, kdebug.kube, kdebug.httppool, kdebug.sessions.recorder,"
-            " kdebug.inspection, kdebug.security, yaml",
+            "import kdebug.cli.main, kdebug.debug.session, kdebug.kube.client, kdebug.kube.httppool,"
+            " kdebug.sessions.recorder, kdebug.images.inspection, kdebug.security.decision, yaml",
         ),
         ("import websocket-client", "import websocket"),
         ("(not imported for static kubeconfigs) kubernetes", "import kubernetes.client, kubernetes.config"),

@@ -11,11 +11,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from kdebug import localregistry, ocibuild
-from kdebug.catalog import RegistrySettings, load_catalog
-from kdebug.imageref import parse_image_ref
-from kdebug.inspection import classify_container_image, inspect_pod
-from kdebug.registry import EvidenceCache, RegistryClient
+from kdebug.images.catalog import RegistrySettings, load_catalog
+from kdebug.images.inspection import classify_container_image, inspect_pod
+from kdebug.images.reference import parse_image_ref
+from kdebug.images.registry import EvidenceCache, RegistryClient
+from kdebug_emulator import localregistry, ocibuild
 
 RUNS = 5
 JAVA_PAYLOAD = 60 * 1024 * 1024

@@ -120,7 +120,7 @@ def attached_run(env: dict[str, str], payload_file: Path, record: bool) -> tuple
 
 
 def attached_session(size: int, runs: int) -> None:
-    from kdebug.emulator import Emulator
+    from kdebug_emulator import Emulator
 
     with tempfile.TemporaryDirectory(prefix="kdebug-bench-attach-") as tmp:
         home = Path(tmp)

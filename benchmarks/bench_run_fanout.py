@@ -81,7 +81,7 @@ def run_once(env: dict[str, str], pods: int, parallel: int) -> tuple[float, Any,
 def main() -> None:
     import logging
 
-    from kdebug.emulator import Emulator
+    from kdebug_emulator import Emulator
 
     logging.getLogger("aiohttp").setLevel(logging.CRITICAL)
     pods = int(sys.argv[1]) if len(sys.argv) > 1 else 200

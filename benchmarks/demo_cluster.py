@@ -30,8 +30,8 @@ def demo_cluster(runtime: str) -> Iterator[tuple[object, dict[str, str]]]:
     install under PYTHONDONTWRITEBYTECODE (set on this machine) would otherwise recompile every changed
     module on every run, which no user pays.
     """
-    from kdebug.cli.demo import DemoRegistry, runtime_factory
-    from kdebug.emulator import Emulator
+    from kdebug_emulator import Emulator
+    from kdebug_emulator.launcher import DemoRegistry, runtime_factory
 
     logging.getLogger("aiohttp").setLevel(logging.CRITICAL)  # clients closing watches are not news here
     compileall.compile_dir(str(PACKAGE), quiet=1)

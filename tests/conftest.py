@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
-from kdebug.emulator import Emulator
+from kdebug_emulator import Emulator
+
+# fixtures shared across folders live in tests/fixtures/ and are registered here, once
+pytest_plugins = ["tests.fixtures.cluster"]
 
 SCRATCH_IMAGE = "registry.kdebug.test/demo/web:1.0"
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from kdebug.emulator import Emulator
+from kdebug_emulator import Emulator
 
 # `OpenAPI-Generator/` is the kubernetes client's default User-Agent, counted as kdebug's while requests
-# sent before kdebug/kube.py set `kdebug/VERSION` may still carry it; no other client here uses it.
+# sent before kdebug/kube/client.py set `kdebug/VERSION` may still carry it; no other client here uses it.
 KDEBUG_AGENTS = ("kdebug/", "OpenAPI-Generator/")
 COPY_LABEL = "kdebug.dev/copy-of"
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})

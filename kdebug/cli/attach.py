@@ -160,10 +160,10 @@ def register(app: typer.Typer) -> None:
 
 
 def run_attach(**options: Any) -> int:
-    from kdebug import terminal
     from kdebug.config import effective_config
-    from kdebug.debugger import Debugger, LocalStreams
-    from kdebug.inspection import check_override_allowed, make_image_chooser
+    from kdebug.debug.session import Debugger, LocalStreams
+    from kdebug.images.inspection import check_override_allowed, make_image_chooser
+    from kdebug.kube import terminal
     from kdebug.sessions.recorder import open_recorder
 
     request = build_request(options)
@@ -253,10 +253,10 @@ def build_request(options: dict[str, Any]) -> Any:
     """complete + validate: flags -> AttachRequest, or a UsageError before anything else happens."""
     import shlex
 
-    from kdebug import profiles
-    from kdebug.debugger import AttachRequest
+    from kdebug.debug.session import AttachRequest
     from kdebug.durations import parse_duration
     from kdebug.errors import UsageError
+    from kdebug.security import profiles
 
     if not options["target"] and not options["selector"]:
         raise UsageError("missing TARGET (a pod name, KIND/NAME, or -l SELECTOR)")
@@ -393,7 +393,7 @@ class ProgressRenderer:
         self._line(f"the target's filesystem is at {fields['target_root']}")
 
     def _spin(self, text: str) -> None:
-        from kdebug.terminal import is_terminal
+        from kdebug.kube.terminal import is_terminal
 
         if not is_terminal(self.stream):
             return

@@ -70,8 +70,8 @@ def register(app: typer.Typer) -> None:
 def run_doctor(**options: Any) -> int:
     from datetime import UTC, datetime
 
-    from kdebug import doctor
-    from kdebug.doctor_facts import DoctorRequest, gather_facts
+    from kdebug.doctor import checks as doctor
+    from kdebug.doctor.facts import DoctorRequest, gather_facts
     from kdebug.errors import UsageError
 
     if options["output"] not in OUTPUTS:
@@ -99,7 +99,7 @@ def run_doctor(**options: Any) -> int:
 def load_config_or_check(options: dict[str, Any]) -> tuple[dict, Any]:
     """The user config, or {} and a failing check when it cannot be read (doctor reports, not dies)."""
     from kdebug.config import effective_config
-    from kdebug.doctor import failed
+    from kdebug.doctor.checks import failed
     from kdebug.errors import KdebugError
 
     try:
@@ -110,7 +110,7 @@ def load_config_or_check(options: dict[str, Any]) -> tuple[dict, Any]:
 
 def rbac_yaml(facts: dict, namespace: str | None) -> str:
     """The Role for what is missing (or, when nothing is known to be missing, for all attach needs)."""
-    from kdebug.permissions import missing_permissions, required_permissions, role_yaml
+    from kdebug.security.permissions import missing_permissions, required_permissions, role_yaml
 
     namespace = facts.get("namespace") or namespace or "default"
     needed = required_permissions(facts.get("operation", "attach"), namespace)

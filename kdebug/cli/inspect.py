@@ -93,10 +93,10 @@ def register(app: typer.Typer) -> None:
 
 
 def run_inspect(**options: Any) -> int:
-    from kdebug.catalog import load_catalog
     from kdebug.config import effective_config
     from kdebug.errors import UsageError
-    from kdebug.inspection import check_override_allowed
+    from kdebug.images.catalog import load_catalog
+    from kdebug.images.inspection import check_override_allowed
 
     if options["output"] not in OUTPUTS:
         raise UsageError(f"--output must be one of {', '.join(OUTPUTS)}, not {options['output']!r}")
@@ -114,15 +114,15 @@ def run_inspect(**options: Any) -> int:
 def build_report(options: dict[str, Any], config: dict[str, Any], catalog: Any) -> dict[str, Any]:
     from dataclasses import replace
 
-    from kdebug.inspection import (
+    from kdebug.images.inspection import (
         inspect_pod,
         make_registry_client,
         pod_platform,
         pull_secret_auths,
         secret_getter,
     )
-    from kdebug.kube import connect
-    from kdebug.resolve import node_of, resolve_target
+    from kdebug.kube.client import connect
+    from kdebug.kube.resolve import node_of, resolve_target
 
     kube = connect(options["kubeconfig"], options["context"], options["namespace"])
     namespace = options["namespace"] or kube.namespace
@@ -155,7 +155,7 @@ def security_report(kube: Any, pod: dict[str, Any], container: str, report: dict
     """The profile `attach --profile auto` would use for the target, and why (docs/inspect-json.md)."""
     from kdebug.errors import KdebugError
     from kdebug.models import ImageChoice
-    from kdebug.security import decide_security
+    from kdebug.security.decision import decide_security
 
     debug = next(c for c in report["containers"] if c["name"] == container)["debugImage"]
     choice = None
@@ -188,7 +188,7 @@ def planned_spec(pod: dict[str, Any], container: str, report: dict[str, Any]) ->
     """The ephemeral container an interactive `attach` would add (its name and session id are per run)."""
     import secrets
 
-    from kdebug import spec
+    from kdebug.debug import spec
 
     target = next(c for c in report["containers"] if c["name"] == container)
     debug = target["debugImage"]
@@ -211,7 +211,7 @@ def planned_spec(pod: dict[str, Any], container: str, report: dict[str, Any]) ->
     security = report.get("security") or {}
     if not security.get("profile"):
         return built
-    from kdebug.security import SecurityDecision, apply_security
+    from kdebug.security.decision import SecurityDecision, apply_security
 
     decision = SecurityDecision(
         profile=security["profile"],

@@ -122,9 +122,9 @@ def read_input_file(path: Path, option: str) -> bytes:
 
 def build_request(options: dict[str, Any]) -> Any:
     """Flags -> RunRequest, with every usage check done before the cluster is contacted."""
+    from kdebug.automation.runner import Command, RunRequest
     from kdebug.durations import parse_duration
     from kdebug.errors import UsageError
-    from kdebug.runner import Command, RunRequest
     from kdebug.sessions.recorder import parse_size
 
     if options["output"] not in OUTPUT_FORMATS:
@@ -162,10 +162,10 @@ def build_request(options: dict[str, Any]) -> Any:
 
 
 def run_command(options: dict[str, Any]) -> int:
-    from kdebug import runresult
+    from kdebug.automation import results as runresult
+    from kdebug.automation.runner import Runner
     from kdebug.config import effective_config
     from kdebug.errors import ExitCode
-    from kdebug.runner import Runner
 
     request = build_request(options)
     out = sys.stdout

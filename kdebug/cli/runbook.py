@@ -84,8 +84,8 @@ def register(app: typer.Typer) -> None:
         file: Annotated[Path, typer.Argument(metavar="FILE.yaml", help="The runbook file.")],
     ) -> None:
         """Check FILE.yaml against the runbook schema (docs/runbooks.md); problems with line numbers."""
+        from kdebug.automation.runbook import RunbookError
         from kdebug.errors import ExitCode
-        from kdebug.runbook import RunbookError
 
         try:
             book = load_runbook(file)
@@ -100,8 +100,8 @@ def register(app: typer.Typer) -> None:
 
 
 def load_runbook(path: Path) -> Any:
+    from kdebug.automation.runbook import parse_runbook
     from kdebug.errors import UsageError
-    from kdebug.runbook import parse_runbook
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -111,7 +111,7 @@ def load_runbook(path: Path) -> Any:
 
 
 def build_request(book: Any, options: dict[str, Any]) -> Any:
-    from kdebug.runner import DEFAULT_PARALLEL, Command, RunRequest
+    from kdebug.automation.runner import DEFAULT_PARALLEL, Command, RunRequest
 
     from_cli = bool(options["targets"] or options["selector"])
     selector = options["selector"] if from_cli else book.selector
@@ -127,10 +127,10 @@ def build_request(book: Any, options: dict[str, Any]) -> Any:
 
 
 def run_runbook_file(options: dict[str, Any]) -> int:
-    from kdebug import runbook
+    from kdebug.automation import runbook
+    from kdebug.automation.runner import Runner, run_runbook
     from kdebug.config import effective_config
     from kdebug.errors import ExitCode, UsageError
-    from kdebug.runner import Runner, run_runbook
 
     if options["output"] not in REPORT_FORMATS:
         raise UsageError(f"-o {options['output']}: choose one of {', '.join(REPORT_FORMATS)}")

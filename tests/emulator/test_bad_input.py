@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kdebug.emulator.status import resource_not_found
+from kdebug_emulator.status import resource_not_found
 
 PODS = "/api/v1/namespaces/default/pods"
 EPHEMERAL = PODS + "/target/ephemeralcontainers"

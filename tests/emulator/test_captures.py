@@ -14,11 +14,11 @@ import pytest
 import requests
 import websocket
 
-from kdebug.emulator import Emulator
+from kdebug_emulator import Emulator
 from tests.conftest import build_pod
 
 CAPTURES = Path("/work/shared/k8s-captures/kubectl-requests/requests.jsonl")
-HAS_RUNTIME = importlib.util.find_spec("kdebug.emulator.runtime") is not None
+HAS_RUNTIME = importlib.util.find_spec("kdebug_emulator.runtime") is not None
 WEBSOCKET_HEADERS = {
     "connection",
     "upgrade",
@@ -160,7 +160,7 @@ def test_watch_answers_with_events_for_the_pod(replay):
     assert watch.body["object"]["metadata"]["name"] == "scratch-app"
 
 
-@pytest.mark.skipif(not HAS_RUNTIME, reason="kdebug.emulator.runtime is not built yet")
+@pytest.mark.skipif(not HAS_RUNTIME, reason="kdebug_emulator.runtime is not built yet")
 def test_websocket_attach_and_exec_upgrade(replay):
     _, results = replay
     upgrades = [r for r in results if r.method == "GET" and ("/attach" in r.path or "/exec" in r.path)]
@@ -197,7 +197,7 @@ def test_namespace_get_after_the_404_succeeds(replay):
     assert namespace.body["rows"][0]["cells"][:2] == ["lab", "Active"]
 
 
-@pytest.mark.skipif(not HAS_RUNTIME, reason="kdebug.emulator.runtime is not built yet")
+@pytest.mark.skipif(not HAS_RUNTIME, reason="kdebug_emulator.runtime is not built yet")
 def test_never_pull_of_a_missing_image_ends_in_err_image_never_pull(replay):
     emu, results = replay
     (never,) = [

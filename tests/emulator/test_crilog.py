@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kdebug.emulator.crilog import (
+from kdebug_emulator.crilog import (
     LogRecord,
     kubelet_timestamp,
     last_records,

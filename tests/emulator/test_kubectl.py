@@ -34,9 +34,9 @@ ALL_KUBECTLS = sorted(
         if os.access(p, os.X_OK)
     }
 )
-HAS_RUNTIME = importlib.util.find_spec("kdebug.emulator.runtime") is not None
+HAS_RUNTIME = importlib.util.find_spec("kdebug_emulator.runtime") is not None
 needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="no kubectl binary found")
-needs_runtime = pytest.mark.skipif(not HAS_RUNTIME, reason="kdebug.emulator.runtime is not built yet")
+needs_runtime = pytest.mark.skipif(not HAS_RUNTIME, reason="kdebug_emulator.runtime is not built yet")
 
 
 def _kubectl(emu, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kdebug.emulator.patch import PatchError, apply_patch, json_patch, merge_patch, strategic_merge
+from kdebug_emulator.patch import PatchError, apply_patch, json_patch, merge_patch, strategic_merge
 
 STRATEGIC = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"
@@ -517,7 +517,7 @@ def test_strategic_merge_on_arbitrary_documents_raises_only_patch_error(original
 
 def test_pure_modules_load_no_client_server_or_cli_libraries() -> None:
     code = (
-        "import sys, kdebug.emulator.patch, kdebug.emulator.validation, kdebug.podsecurity;"
+        "import sys, kdebug_emulator.patch, kdebug_emulator.validation, kdebug.security.podsecurity;"
         "print(sorted(m for m in ('aiohttp', 'kubernetes', 'typer', 'rich') if m in sys.modules))"
     )
     result = subprocess.run(

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from kdebug.emulator.images import DEFAULT_PATH, ImageInfo, ImageTable, digest_for
-from kdebug.emulator.runtime import (
+from kdebug_emulator.images import DEFAULT_PATH, ImageInfo, ImageTable, digest_for
+from kdebug_emulator.runtime import (
     CommandNotFoundError,
     HostTools,
     ProcessRuntime,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kdebug.emulator import authz
+from kdebug_emulator import authz
 
 SSAR = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 SSR = "/apis/authentication.k8s.io/v1/selfsubjectreviews"

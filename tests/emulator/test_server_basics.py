@@ -10,8 +10,8 @@ import pytest
 import requests
 import yaml
 
-from kdebug.emulator import Emulator
-from kdebug.emulator.status import status
+from kdebug_emulator import Emulator
+from kdebug_emulator.status import status
 
 
 def _kubeconfig(path):

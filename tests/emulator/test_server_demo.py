@@ -13,7 +13,7 @@ import pytest
 import requests
 import yaml
 
-from kdebug.emulator.demo import API_IMAGE, SHOP_IMAGE, WEB_IMAGE
+from kdebug_emulator.demo import API_IMAGE, SHOP_IMAGE, WEB_IMAGE
 
 
 def _pods(emu):
@@ -66,8 +66,8 @@ def test_shop_deployment_reports_two_ready_replicas(demo_emulator):
 
 
 def test_demo_images_are_known_to_the_image_table():
-    from kdebug.emulator.demo import DEMO_IMAGES
-    from kdebug.emulator.images import ImageTable
+    from kdebug_emulator.demo import DEMO_IMAGES
+    from kdebug_emulator.images import ImageTable
 
     table = ImageTable()
     assert all(table.lookup(ref) is not None for ref in DEMO_IMAGES)

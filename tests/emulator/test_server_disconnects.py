@@ -12,14 +12,14 @@ import struct
 import pytest
 import websocket
 
-from kdebug.emulator import Emulator
+from kdebug_emulator import Emulator
 
 POD = "/api/v1/namespaces/default/pods/target"
 DEBUGGER = {"name": "dbg", "image": "busybox:1.36", "command": ["sh"], "stdin": True, "tty": False}
 
 needs_runtime = pytest.mark.skipif(
-    importlib.util.find_spec("kdebug.emulator.runtime") is None,
-    reason="kdebug.emulator.runtime is not built yet",
+    importlib.util.find_spec("kdebug_emulator.runtime") is None,
+    reason="kdebug_emulator.runtime is not built yet",
 )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
@@ -19,9 +18,6 @@ DEBUGGER = {
     "resources": {},
 }
 
-needs_podsecurity = pytest.mark.skipif(
-    importlib.util.find_spec("kdebug.podsecurity") is None, reason="kdebug.podsecurity is not built yet"
-)
 
 
 @pytest.fixture
@@ -206,7 +202,6 @@ def _restricted_namespace(api, mode="enforce"):
     )
 
 
-@needs_podsecurity
 def test_pod_security_enforce_refuses_a_non_compliant_debugger(api, emulator, make_pod):
     _restricted_namespace(api, "enforce")
     emulator.apply(make_pod("target", namespace="locked"))  # in-process: no admission for the target
@@ -217,7 +212,6 @@ def test_pod_security_enforce_refuses_a_non_compliant_debugger(api, emulator, ma
     )
 
 
-@needs_podsecurity
 def test_pod_security_warn_adds_a_warning_header(api, emulator, make_pod):
     _restricted_namespace(api, "warn")
     emulator.apply(make_pod("target", namespace="locked"))
@@ -228,7 +222,6 @@ def test_pod_security_warn_adds_a_warning_header(api, emulator, make_pod):
     )
 
 
-@needs_podsecurity
 def test_pod_security_enforce_refuses_a_non_compliant_pod_create(api, make_pod):
     _restricted_namespace(api, "enforce")
     response = api.post("/api/v1/namespaces/locked/pods", make_pod("plain", namespace="locked"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kdebug.emulator.status import already_exists, not_found
+from kdebug_emulator.status import already_exists, not_found
 
 PODS = "/api/v1/namespaces/default/pods"
 TABLE_ACCEPT = (

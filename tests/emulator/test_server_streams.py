@@ -20,8 +20,8 @@ DEBUGGER = {
 }
 
 needs_runtime = pytest.mark.skipif(
-    importlib.util.find_spec("kdebug.emulator.runtime") is None,
-    reason="kdebug.emulator.runtime is not built yet",
+    importlib.util.find_spec("kdebug_emulator.runtime") is None,
+    reason="kdebug_emulator.runtime is not built yet",
 )
 
 

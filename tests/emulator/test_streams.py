@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import websocket
 
-from kdebug.emulator.streams import (
+from kdebug_emulator.streams import (
     CLOSE,
     ERROR,
     RESIZE,

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kdebug.emulator import status
-from kdebug.emulator.validation import (
+from kdebug_emulator import status
+from kdebug_emulator.validation import (
     DNS1123_LABEL_MESSAGE,
     DNS1123_SUBDOMAIN_MESSAGE,
     drop_non_ephemeral_changes,

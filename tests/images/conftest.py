@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from kdebug import localregistry, ocibuild
-from kdebug.catalog import RegistrySettings, load_catalog
-from kdebug.imageref import ImageRef, parse_image_ref
-from kdebug.registry import EvidenceCache, RegistryClient
+from kdebug.images.catalog import RegistrySettings, load_catalog
+from kdebug.images.reference import ImageRef, parse_image_ref
+from kdebug.images.registry import EvidenceCache, RegistryClient
+from kdebug_emulator import localregistry, ocibuild
 
 needs_registry = pytest.mark.skipif(
     not localregistry.available(), reason="Debian's docker-registry is not installed"
@@ -171,7 +171,7 @@ def stalling_server() -> Iterator[StallingServer]:
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[Any]:
-    from kdebug.emulator import Emulator
+    from kdebug_emulator import Emulator
 
     with Emulator(demo=True, runtime="none") as running:
         yield running
@@ -179,7 +179,7 @@ def emulator() -> Iterator[Any]:
 
 @pytest.fixture
 def kube(emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from kdebug.kube import connect
+    from kdebug.kube.client import connect
 
     path = emulator.write_kubeconfig(tmp_path / "kubeconfig")
     monkeypatch.setenv("KUBECONFIG", str(path))

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from kdebug.catalog import load_catalog, shipped_catalog_path
 from kdebug.errors import UsageError
+from kdebug.images.catalog import load_catalog, shipped_catalog_path
 
 
 def test_shipped_catalog_pins_busybox() -> None:

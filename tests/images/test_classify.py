@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from kdebug import ocibuild
-from kdebug.classify import Confidence, ImageKind, classify_image, is_conclusive
-from kdebug.layers import merge_layers, read_layer
+from kdebug.images.classify import Confidence, ImageKind, classify_image, is_conclusive
+from kdebug.images.layers import merge_layers, read_layer
+from kdebug_emulator import ocibuild
 
 
 def evidence_of(

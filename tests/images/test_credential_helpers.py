@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from kdebug.classify import ImageKind
-from kdebug.imageref import parse_image_ref
-from kdebug.inspection import classify_container_image
-from kdebug.registry import (
+from kdebug.images.classify import ImageKind
+from kdebug.images.inspection import classify_container_image
+from kdebug.images.reference import parse_image_ref
+from kdebug.images.registry import (
     DOCKER_HUB_SERVER_URL,
     CredentialHelpers,
     RegistryClient,
@@ -57,7 +57,7 @@ def helper_path(tmp_path, monkeypatch) -> Path:
 
 
 def classify_with(helpers: CredentialHelpers, image: Any, catalog: Any, tmp_path: Path) -> tuple[Any, dict]:
-    from kdebug.registry import EvidenceCache
+    from kdebug.images.registry import EvidenceCache
 
     cache = EvidenceCache(tmp_path / "cache")
     client = RegistryClient(cache=cache, docker_auths={}, credential_helpers=helpers)

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 import yaml
 
-from kdebug import ocibuild
-from kdebug.catalog import load_catalog
 from kdebug.cli.main import main
 from kdebug.errors import ExitCode
-from kdebug.imageref import parse_image_ref
-from kdebug.inspection import classify_container_image
-from kdebug.registry import RegistryClient
+from kdebug.images.catalog import load_catalog
+from kdebug.images.inspection import classify_container_image
+from kdebug.images.reference import parse_image_ref
+from kdebug.images.registry import RegistryClient
+from kdebug_emulator import ocibuild
 
 from .conftest import basic_auths, needs_registry, unused_port
 

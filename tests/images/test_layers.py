@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from kdebug.layers import merge_layers, read_layer
-from kdebug.ocibuild import Entry, build_layer
+from kdebug.images.layers import merge_layers, read_layer
+from kdebug_emulator.ocibuild import Entry, build_layer
 
 
 def read(entries: list[Entry]):  # noqa: ANN201 (LayerFiles)

@@ -6,7 +6,13 @@ import json
 import subprocess
 import sys
 
-PURE = ["kdebug.imageref", "kdebug.classify", "kdebug.catalog", "kdebug.selection", "kdebug.layers"]
+PURE = [
+    "kdebug.images.reference",
+    "kdebug.images.classify",
+    "kdebug.images.catalog",
+    "kdebug.images.selection",
+    "kdebug.images.layers",
+]
 FORBIDDEN = ["kubernetes", "typer", "rich", "aiohttp", "urllib.request", "http.client"]
 
 

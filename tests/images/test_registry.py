@@ -9,11 +9,16 @@ from typing import Any
 
 import pytest
 
-from kdebug.classify import Confidence, ImageKind
 from kdebug.errors import ExitCode
-from kdebug.imageref import parse_image_ref
-from kdebug.inspection import classify_container_image
-from kdebug.registry import RegistryError, auths_from_pull_secret, credentials_for, load_docker_config_auths
+from kdebug.images.classify import Confidence, ImageKind
+from kdebug.images.inspection import classify_container_image
+from kdebug.images.reference import parse_image_ref
+from kdebug.images.registry import (
+    RegistryError,
+    auths_from_pull_secret,
+    credentials_for,
+    load_docker_config_auths,
+)
 
 from .conftest import AUTH_PASSWORD, AUTH_USER, basic_auths, needs_registry, unused_port
 
@@ -105,7 +110,7 @@ def test_mirror_rewrite_fetches_from_the_mirror(pushed, registry, make_client, c
 def test_mirrored_upstream_name_still_chooses_the_mirrored_debug_image(
     registry, make_client, catalog_for
 ) -> None:
-    from kdebug.inspection import make_image_chooser
+    from kdebug.images.inspection import make_image_chooser
 
     config = {"mirrors": [{"from": "gcr.io/distroless", "to": f"{registry.host}/distroless"}]}
     pod = {
@@ -260,8 +265,8 @@ def test_stalling_registry_is_bounded_by_the_timeout(stalling_server, make_clien
 def test_an_unreachable_registry_is_not_asked_again_for_a_while(
     stalling_server, tmp_path, catalog_for
 ) -> None:
-    from kdebug.catalog import RegistrySettings
-    from kdebug.registry import UNREACHABLE_CACHE_SECONDS, EvidenceCache, RegistryClient
+    from kdebug.images.catalog import RegistrySettings
+    from kdebug.images.registry import UNREACHABLE_CACHE_SECONDS, EvidenceCache, RegistryClient
 
     now = [1000.0]
     cache = EvidenceCache(tmp_path / "cache", clock=lambda: now[0])
@@ -285,7 +290,7 @@ def test_an_unreachable_registry_is_not_asked_again_for_a_while(
 def test_an_image_that_runs_out_of_time_does_not_mark_its_registry_unreachable(
     pushed, registry, tmp_path, catalog_for
 ) -> None:
-    from kdebug.registry import EvidenceCache, RegistryClient
+    from kdebug.images.registry import EvidenceCache, RegistryClient
 
     cache = EvidenceCache(tmp_path / "cache")
     client = RegistryClient(cache=cache, docker_auths={}, deadline_seconds=1e-9)  # spent before it starts
@@ -295,7 +300,7 @@ def test_an_image_that_runs_out_of_time_does_not_mark_its_registry_unreachable(
 
 
 def test_missing_image_is_a_not_found_registry_error(registry, make_client) -> None:
-    from kdebug.registry import _Deadline
+    from kdebug.images.registry import _Deadline
 
     client = make_client()
     with pytest.raises(RegistryError) as caught:

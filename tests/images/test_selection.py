@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from kdebug.catalog import load_catalog
-from kdebug.classify import Classification, ImageKind, classify_image
 from kdebug.errors import PermissionDeniedError
-from kdebug.selection import choose_debug_image
+from kdebug.images.catalog import load_catalog
+from kdebug.images.classify import Classification, ImageKind, classify_image
+from kdebug.images.selection import choose_debug_image
 
 BUSYBOX = "docker.io/library/busybox:1.36.1"
 DIGEST = "sha256:" + "cd" * 32

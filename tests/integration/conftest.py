@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 # the same cluster access as the attach tests: these fixtures are theirs
-from tests.attach.conftest import KDEBUG, all_running, isolated_kdebug_dirs, kubeconfig, run_kdebug
+from tests.debug.conftest import KDEBUG, all_running, isolated_kdebug_dirs, kubeconfig, run_kdebug
 
 
 @pytest.fixture

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pexpect
 import pytest
 
-from kdebug.copies import COPY_OF_LABEL, SESSION_ANNOTATION
-from kdebug.debugger import COPY_PRELUDE_NAME, COPY_TARGET_PRELUDE
+from kdebug.debug.copy_spec import COPY_OF_LABEL, SESSION_ANNOTATION
+from kdebug.debug.session import COPY_PRELUDE_NAME, COPY_TARGET_PRELUDE
 from kdebug.errors import ExitCode
 from kdebug.models import DEFAULT_DEBUG_IMAGE
+from tests.fixtures.cluster import mutating_requests
 from tests.integration.conftest import KDEBUG, console_env, env_of
-from tests.security.conftest import mutating_requests
 
 
 def crashing_pod() -> dict:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kdebug.errors import ExitCode
+from tests.fixtures.cluster import mutating_requests
 from tests.integration.conftest import add_privileged_debugger, ephemeral_containers
-from tests.security.conftest import mutating_requests
 
 EXPECTED_USER = {  # (level, target) -> (runAsUser, runAsGroup) of the debugger, None: the image's (root)
     ("privileged", "root"): (None, None),

@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from kdebug import spec
 from kdebug.cli.main import main
-from kdebug.copying import create_copy, delete_copy, wait_copy_running
+from kdebug.debug import spec
+from kdebug.debug.copy_pods import create_copy, delete_copy, wait_copy_running
 from kdebug.models import ImageChoice
-from kdebug.preflight import run_preflight
-from kdebug.security import apply_security, decide_security
-from tests.security.conftest import BUSYBOX, CRASHING_COMMAND, MUTATING
+from kdebug.security.decision import apply_security, decide_security
+from kdebug.security.preflight import run_preflight
+from tests.fixtures.cluster import BUSYBOX, CRASHING_COMMAND, MUTATING
 
 ALLOWED_WRITES = [
     ("PATCH", re.compile(r"^/api/v1/namespaces/[^/]+/pods/[^/]+/ephemeralcontainers$")),

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from kdebug.errors import ExitCode, NotFoundError, PermissionDeniedError
-from kdebug.preflight import (
+from kdebug.security.preflight import (
     ACCESS_REVIEW_PATH,
     ALLOWED,
     PARTLY_UNKNOWN,
@@ -16,7 +16,7 @@ from kdebug.preflight import (
     UNKNOWN,
     run_preflight,
 )
-from tests.security.conftest import mutating_requests
+from tests.fixtures.cluster import mutating_requests
 
 POD_READER = [{"verbs": ["get", "list", "watch"], "resources": ["pods"], "apiGroups": [""]}]
 ATTACHER = [

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from kdebug import spec
+from kdebug.debug import spec
 from kdebug.errors import ExitCode, PermissionDeniedError
 from kdebug.models import ImageChoice
-from kdebug.security import apply_security, decide_security
-from tests.security.conftest import BUSYBOX, mutating_requests
+from kdebug.security.decision import apply_security, decide_security
+from tests.fixtures.cluster import BUSYBOX, mutating_requests
 
 CHOICE = ImageChoice(image=BUSYBOX, shell=["sh"], reason="test")
 EPHEMERAL_PATH = "/api/v1/namespaces/{ns}/pods/{pod}/ephemeralcontainers"
@@ -219,7 +219,7 @@ def test_an_unknown_profile_is_a_usage_error(cluster):
 
 
 def test_apply_security_replaces_the_user_from_the_image_choice():
-    from kdebug.security import SecurityDecision
+    from kdebug.security.decision import SecurityDecision
 
     choice = ImageChoice(image=BUSYBOX, run_as_user=1000, run_as_group=1000)
     decision = SecurityDecision("general", "auto", None, None, "why", "privileged")
@@ -230,7 +230,7 @@ def test_apply_security_replaces_the_user_from_the_image_choice():
 
 
 def test_apply_security_leaves_its_input_alone():
-    from kdebug.security import SecurityDecision
+    from kdebug.security.decision import SecurityDecision
 
     original = debug_container()
     decision = SecurityDecision("restricted", "auto", 65532, 65532, "why", "restricted")

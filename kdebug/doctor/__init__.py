@@ -1,0 +1,1 @@
+"""`kdebug doctor`: pure checks over a facts dict, and the adapter that gathers the facts."""

@@ -1,0 +1,1 @@
+"""Image references, classification, the debug image catalog and selection, the registry client."""

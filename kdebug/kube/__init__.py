@@ -1,0 +1,1 @@
+"""The one door to the Kubernetes API: client, pool, kubeconfig, API paths, targets, watch, streams."""

@@ -1,0 +1,506 @@
+"""ADAPTER: the only module that talks to the Kubernetes API (and the only one importing `kubernetes`).
+
+Every HTTP request goes through `KubeClient._send`: JSON bodies over one keep-alive connection pool
+(kdebug.kube.httppool, standard library only), plain dicts back, failures turned into kdebug errors.
+Tokens and passwords never reach a message: errors name the server URL, the verb and the path only.
+
+Credentials come from kdebug.kube.kubeconfig when the kubeconfig is static (a token, a client certificate
+or a basic-auth pair: no code to run), which keeps `import kubernetes` (about 0.3 s) off the common
+path; anything else (exec plugins, auth providers, in-cluster config) is loaded by the official
+`kubernetes` package, whose tokens are refreshed before each request.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from kdebug import __version__
+from kdebug.errors import (
+    ApiError,
+    KdebugError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnreachableError,
+    UsageError,
+)
+
+IN_CLUSTER_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+USER_AGENT = f"kdebug/{__version__}"
+RETRY_STATUSES = {409, 429, 500, 502, 503, 504}
+REVIEW_RESOURCES = frozenset({"selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews"})
+MAX_ATTEMPTS = 4
+CONNECT_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """What the kubeconfig (or in-cluster config) says, without secrets."""
+
+    server: str
+    namespace: str
+    context: str
+
+
+@dataclass
+class Transport:
+    """How to reach and authenticate to one API server; `auth_headers` is called for every request."""
+
+    server: str
+    verify: bool
+    ca_file: str | None
+    cert_file: str | None
+    key_file: str | None
+    tls_server_name: str | None
+    auth_headers: Callable[[], dict[str, str]]
+    ca_data: str | bytes | None = None  # PEM text or DER, instead of (or besides) ca_file
+
+    def ssl_context(self) -> ssl.SSLContext:
+        if self.verify:
+            context = ssl.create_default_context(cafile=self.ca_file, cadata=self.ca_data)
+        else:
+            context = _insecure_context()
+        if self.cert_file:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+
+def _checked_ssl_context(transport: Transport) -> ssl.SSLContext:
+    """The TLS context, or a one-line UsageError when the kubeconfig's CA or client pair is unusable."""
+    try:
+        return transport.ssl_context()
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
+        raise UsageError(
+            f"kubeconfig: the certificate authority or client certificate for {transport.server} "
+            f"cannot be used ({reason})",
+            hint="check certificate-authority(-data) and client-certificate/key(-data) in the kubeconfig",
+        ) from None
+
+
+def _insecure_context() -> ssl.SSLContext:
+    # the kubeconfig asked for insecure-skip-tls-verify
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class KubeClient:
+    """Plain-dict access to one API server."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        cluster: ClusterConfig,
+        sleep: Callable[[float], None] = time.sleep,
+        pool_size: int = 4,
+    ):
+        from kdebug.kube.httppool import ConnectionPool
+
+        self.transport = transport
+        self.cluster = cluster
+        self.sleep = sleep
+        https = transport.server.startswith("https")
+        self._pool = ConnectionPool(
+            transport.server,
+            ssl_context=_checked_ssl_context(transport) if https else None,
+            server_hostname=transport.tls_server_name,
+            maxsize=pool_size,
+        )
+        self._prefetched: dict[str, Any] = {}  # path -> Pending GET (see prefetch)
+
+    @property
+    def server(self) -> str:
+        return self.cluster.server
+
+    @property
+    def namespace(self) -> str:
+        return self.cluster.namespace
+
+    # -- the choke point ---------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, Any] | None,
+        body: Any,
+        content_type: str | None,
+        timeout: float | tuple[float, float] | None,
+    ) -> Any:
+        """One request, with bounded retries on 409/429/5xx; returns the response with its body unread."""
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type or "application/json"
+            data = json.dumps(body).encode("utf-8")
+        pairs = [(key, value) for key, value in (query or {}).items() if value is not None]
+        target = path + "?" + urlencode(pairs) if pairs else path
+        connect_s, read_s = timeout if isinstance(timeout, tuple) else (CONNECT_TIMEOUT_S, timeout or 60.0)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                response = self._pool.request(
+                    method,
+                    target,
+                    data,
+                    {**headers, **self.transport.auth_headers()},
+                    connect_timeout=connect_s,
+                    read_timeout=read_s,
+                    idempotent=True if _is_review(path) else None,
+                )
+            except KdebugError:
+                raise
+            except Exception as exc:  # socket / ssl / http.client failures
+                raise self._unreachable(exc) from None
+            if response.status < 400:
+                return response
+            text = _read_text(response)
+            if _may_retry(method, response.status) and attempt < MAX_ATTEMPTS:
+                self.sleep(_backoff_seconds(attempt, response.headers))
+                continue
+            raise error_from_response(response.status, text, method, path, self.server)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        timeout: float | tuple[float, float] | None = None,
+    ) -> dict:
+        response = self._send(method, path, query, body, content_type, timeout)
+        try:
+            data = response.read()
+        except Exception as exc:
+            raise self._unreachable(exc) from None
+        if not data:
+            return {}
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise ApiError(f"{method} {path}: the server sent a body that is not JSON") from None
+
+    def get(self, path: str, query: dict[str, Any] | None = None) -> dict:
+        pending = self._prefetched.pop(path, None) if not query else None
+        if pending is not None:
+            return pending.result()
+        return self.request("GET", path, query=query)
+
+    def prefetch(self, path: str) -> None:
+        """Start `GET path` now on a thread; the next `get(path)` takes its answer (or its error).
+
+        For objects read later in the same command that do not change meanwhile (the namespace, the
+        node): their round trip overlaps the work in between instead of adding to it.
+        """
+        from kdebug.kube.background import Pending
+
+        if path not in self._prefetched:
+            self._prefetched[path] = Pending(self.request, "GET", path)
+
+    def patch(self, path: str, body: dict, content_type: str) -> dict:
+        return self.request("PATCH", path, body=body, content_type=content_type)
+
+    def watch(self, path: str, query: dict[str, Any], timeout_s: float) -> Iterator[dict]:
+        """Stream watch events ({"type", "object"}) until the server ends it or `timeout_s` of silence."""
+        params = {
+            **query,
+            "watch": "true",
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": max(1, int(timeout_s) + 1),
+        }
+        response = self._send("GET", path, params, None, None, (CONNECT_TIMEOUT_S, max(0.1, timeout_s)))
+        try:
+            for line in _lines(response.chunks()):
+                if line.strip():
+                    yield json.loads(line)
+        except TimeoutError:  # `timeout_s` without an event
+            return
+        except (OSError, http.client.HTTPException) as exc:
+            raise self._unreachable(exc) from None
+        finally:
+            response.release()
+
+    def stream_bytes(self, path: str, query: dict[str, Any]) -> Iterator[bytes]:
+        """Stream a response body (e.g. logs with follow=true) chunk by chunk as it arrives."""
+        response = self._send("GET", path, query, None, None, (CONNECT_TIMEOUT_S, None))  # type: ignore[arg-type]
+        try:
+            yield from response.chunks()
+        except Exception as exc:
+            raise self._unreachable(exc) from None
+        finally:
+            response.release()
+
+    # -- websockets (attach / exec) ----------------------------------------------------------
+
+    def websocket(self, path: str, query: list[tuple[str, str]], subprotocols: tuple[str, ...]) -> Any:
+        """A connected websocket-client WebSocket using the ApiClient's server, TLS files and token."""
+        import websocket
+
+        transport = self.transport
+        url = _websocket_url(transport.server, path, query)
+        try:
+            headers = [f"{key}: {value}" for key, value in transport.auth_headers().items()]
+            headers.append(f"User-Agent: {USER_AGENT}")
+            ws = websocket.WebSocket(
+                sslopt=_ssl_options(transport), skip_utf8_validation=True, enable_multithread=True
+            )
+            # redirect_limit=0: a redirect would carry the bearer token to wherever it points
+            ws.connect(
+                url,
+                header=headers,
+                subprotocols=list(subprotocols),
+                timeout=CONNECT_TIMEOUT_S,
+                redirect_limit=0,
+            )
+        except KdebugError:
+            raise
+        except websocket.WebSocketBadStatusException as exc:
+            raise self._error_from_websocket(exc, path) from None
+        except Exception as exc:
+            raise self._unreachable(exc) from None
+        ws.settimeout(None)
+        return ws
+
+    # -- error mapping -----------------------------------------------------------------------
+
+    def _unreachable(self, exc: BaseException) -> UnreachableError:
+        return UnreachableError(f"cannot reach the cluster at {self.server}: {_short_reason(exc)}")
+
+    def _error_from_websocket(self, exc: Any, path: str) -> KdebugError:
+        body = exc.resp_body.decode("utf-8", "replace") if getattr(exc, "resp_body", None) else ""
+        return error_from_response(exc.status_code, body, "GET", path, self.server)
+
+
+def error_from_response(status: int, body: str, method: str, path: str, server: str) -> KdebugError:
+    """Turn an HTTP error into one kdebug error that keeps the server's own message."""
+    try:
+        parsed = json.loads(body) if body else {}
+    except ValueError:
+        parsed = {}
+    if not isinstance(parsed, dict):
+        parsed = {}
+    message = str(parsed.get("message") or body.strip() or f"HTTP {status}")
+    reason = str(parsed.get("reason", ""))
+    if status == 401:
+        return UnreachableError(
+            f"the cluster at {server} rejected the credentials (401 Unauthorized)",
+            hint="check the user in your kubeconfig, or log in again",
+        )
+    if status == 403:
+        return PermissionDeniedError(message)
+    if status == 404:
+        if path.endswith("/ephemeralcontainers") and not parsed.get("details"):
+            from kdebug.errors import NotSupportedError
+
+            return NotSupportedError("ephemeral containers are disabled for this cluster")
+        return NotFoundError(message)
+    return ApiError(message, status=status, reason=reason)
+
+
+def _is_review(path: str) -> bool:
+    """Access, rules and identity reviews: POSTs that create nothing, safe to send twice."""
+    return path.rsplit("/", 1)[-1] in REVIEW_RESOURCES
+
+
+def _may_retry(method: str, status: int) -> bool:
+    """429 means the server did nothing, so any request may go again. After a 409 or 5xx a POST may
+    not: if its first try did succeed, a retry would leave a second object behind (a copy pod running
+    the target's app). Reads, and patches of named ephemeral containers, are safe to repeat."""
+    if status == 429:
+        return True
+    return status in RETRY_STATUSES and method.upper() != "POST"
+
+
+def _backoff_seconds(attempt: int, headers: Any) -> float:
+    retry_after = (headers or {}).get("Retry-After") if headers else None
+    if retry_after and str(retry_after).isdigit():
+        return min(float(retry_after), 2.0)
+    return min(0.2 * (2 ** (attempt - 1)), 2.0)
+
+
+def _short_reason(exc: BaseException) -> str:
+    """A short, secret-free reason: connection refused, name resolution, TLS, timeout, lost."""
+    text = f"{type(exc).__name__}: {exc}".lower()
+    if "refused" in text:
+        return "connection refused"
+    if "name or service" in text or "nodename nor servname" in text or "name resolution" in text:
+        return "the server name does not resolve"
+    if "eof occurred" in text or "unexpected_eof" in text:
+        return "connection lost"
+    if "certificate" in text or "ssl" in text or "tls" in text:
+        return "TLS handshake failed (certificate not trusted or not valid for this server)"
+    if "timed out" in text or "timeout" in text:
+        return "connection timed out"
+    if "reset" in text or "closed" in text or "aborted" in text or "protocol" in text or "broken" in text:
+        return "connection lost"
+    return type(exc).__name__
+
+
+def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Split a byte stream into lines, holding partial lines across chunks."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        yield from complete
+    if pending:
+        yield pending
+
+
+def _websocket_url(host: str, path: str, query: list[tuple[str, str]]) -> str:
+    parts = urlsplit(host)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    base = f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+    return f"{base}{path}?{urlencode(query)}" if query else f"{base}{path}"
+
+
+def _ssl_options(transport: Transport) -> dict[str, Any]:
+    """websocket-client's TLS options: the same context as the HTTP pool."""
+    options: dict[str, Any] = {"context": transport.ssl_context()}
+    if not transport.verify:
+        options.update(cert_reqs=ssl.CERT_NONE, check_hostname=False)
+    if transport.tls_server_name:
+        options["server_hostname"] = transport.tls_server_name
+    return options
+
+
+def _read_text(response: Any) -> str:
+    try:
+        return response.read().decode("utf-8", "replace")
+    except Exception:
+        return ""
+
+
+# -- configuration ---------------------------------------------------------------------------
+
+
+def connect(
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    namespace: str | None = None,
+    pool_size: int = 4,
+) -> KubeClient:
+    """A KubeClient from --kubeconfig/KUBECONFIG (merged) or ~/.kube/config, else in-cluster config.
+
+    `pool_size`: connections kept per server (raise it for concurrent callers such as `kdebug run`).
+    """
+    from kdebug.kube import kubeconfig as kc
+
+    paths = kc.kubeconfig_paths(kubeconfig)
+    explicit = bool(kubeconfig or os.environ.get("KUBECONFIG"))
+    existing = [p for p in paths if _exists(p)]
+    if explicit and not existing:
+        raise UsageError(f"kubeconfig {os.pathsep.join(map(str, paths))} does not exist")
+    if not existing:
+        if os.environ.get("KUBERNETES_SERVICE_HOST"):
+            transport = _transport_from_kubernetes(None, None)
+            cluster = ClusterConfig(transport.server, namespace or _in_cluster_namespace(), "in-cluster")
+            return KubeClient(transport, cluster, pool_size=pool_size)
+        raise UsageError(
+            "no kubeconfig found (~/.kube/config) and not running in a cluster",
+            hint="pass --kubeconfig FILE, set KUBECONFIG, or try `kdebug demo`",
+        )
+    merged = kc.load_merged(existing)
+    context_name, context_data = kc.chosen_context(merged, context)
+    if not context_name:
+        raise UsageError("kubeconfig has no current context", hint="pass --context NAME")
+    credentials = kc.static_credentials(merged, context)
+    if credentials is not None:
+        transport = _transport_from_static(credentials)
+    else:
+        transport = _transport_from_kubernetes(os.pathsep.join(map(str, existing)), context)
+    cluster = ClusterConfig(
+        server=transport.server,
+        namespace=namespace or context_data.get("namespace") or "default",
+        context=context_name,
+    )
+    return KubeClient(transport, cluster, pool_size=pool_size)
+
+
+def _exists(path: Any) -> bool:
+    try:
+        return bool(path.exists())
+    except OSError as exc:  # e.g. a directory on the way that we may not read
+        raise UsageError(f"kubeconfig {path}: {exc.strerror}") from None
+
+
+def _transport_from_static(credentials: Any) -> Transport:
+    headers: dict[str, str] = {}
+    if credentials.token:
+        headers["Authorization"] = f"Bearer {credentials.token}"
+    elif credentials.basic:
+        user, password = credentials.basic
+        raw = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        headers["Authorization"] = f"Basic {raw}"
+    return Transport(
+        server=credentials.server,
+        verify=credentials.verify,
+        ca_file=credentials.ca_file,
+        cert_file=credentials.cert_file,
+        key_file=credentials.key_file,
+        tls_server_name=credentials.tls_server_name,
+        auth_headers=lambda: headers,
+        ca_data=credentials.ca_data,
+    )
+
+
+def _transport_from_kubernetes(config_file: str | None, context: str | None) -> Transport:
+    """The official loader, for exec plugins, auth providers and in-cluster config."""
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    cfg = client.Configuration()
+    try:
+        if config_file is None:
+            config.load_incluster_config(client_configuration=cfg)
+        else:
+            config.load_kube_config(config_file=config_file, context=context, client_configuration=cfg)
+    except ConfigException as exc:
+        raise UsageError(f"kubeconfig: {_first_line(str(exc))}") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"kubeconfig {config_file}: {_first_line(str(exc))}") from None
+
+    def auth_headers() -> dict[str, str]:
+        if cfg.refresh_api_key_hook is not None:  # exec plugins and auth providers renew tokens here
+            cfg.refresh_api_key_hook(cfg)
+        settings = cfg.auth_settings()
+        bearer = settings.get("BearerToken") or {}
+        if bearer.get("value"):
+            return {"Authorization": bearer["value"]}
+        if cfg.username and cfg.password:
+            return {"Authorization": cfg.get_basic_auth_token()}
+        return {}
+
+    return Transport(
+        server=cfg.host,
+        verify=bool(cfg.verify_ssl),
+        ca_file=cfg.ssl_ca_cert,
+        cert_file=cfg.cert_file,
+        key_file=cfg.key_file,
+        tls_server_name=getattr(cfg, "tls_server_name", None),
+        auth_headers=auth_headers,
+    )
+
+
+def _in_cluster_namespace() -> str:
+    try:
+        with open(IN_CLUSTER_NAMESPACE_FILE, encoding="utf-8") as handle:
+            return handle.read().strip() or "default"
+    except OSError:
+        return "default"
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "invalid configuration"

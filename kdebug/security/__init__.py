@@ -1,0 +1,1 @@
+"""Pod Security, debug profiles, users, permissions, the profile decision and the preflight."""

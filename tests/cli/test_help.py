@@ -1,0 +1,43 @@
+"""Help screens: fast (no kubernetes import) and with examples."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+PROBE = (
+    "import sys\n"
+    "from kdebug.cli.main import main\n"
+    "code = main({argv!r})\n"
+    "print('HEAVY', sorted(m for m in ('kubernetes', 'websocket', 'aiohttp') if m in sys.modules))\n"
+)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["attach", "--help"]], ids=["kdebug", "kdebug attach"])
+def test_help_does_not_import_heavy_modules(argv):
+    done = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv)], capture_output=True, text=True,
+                          timeout=60)
+    assert "HEAVY []" in done.stdout.splitlines()[-1]
+
+
+def test_attach_help_shows_examples(capsys):
+    from kdebug.cli.main import main
+
+    assert main(["attach", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "kdebug attach deploy/shop -n demo -- echo ok" in out
+    assert "/proc/1/root" in out
+
+
+def test_pure_modules_import_no_client_or_cli_libraries():
+    probe = (
+        "import sys\n"
+        "import kdebug.kube.targets, kdebug.debug.spec, kdebug.kube.channels\n"
+        "import kdebug.durations, kdebug.models\n"
+        "heavy = ('kubernetes', 'typer', 'rich', 'websocket')\n"
+        "print('HEAVY', sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "HEAVY []"
