@@ -29,7 +29,8 @@ SCRATCH_IMAGE = "registry.kdebug.test/demo/web:1.0"
 
 def bench_pod(index: int) -> dict[str, Any]:
     return {
-        "apiVersion": "v1", "kind": "Pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {"name": f"bench-{index:03d}", "namespace": "default", "labels": {"app": "bench"}},
         "spec": {"containers": [{"name": "app", "image": SCRATCH_IMAGE}]},
     }
@@ -39,7 +40,8 @@ def all_running(emu: Any, count: int) -> bool:
     pods = [p for p in emu.list("pods", "default") if p["metadata"].get("labels", {}).get("app") == "bench"]
     return len(pods) == count and all(
         "running" in (s.get("state") or {})
-        for p in pods for s in (p.get("status", {}).get("containerStatuses") or [{}])
+        for p in pods
+        for s in (p.get("status", {}).get("containerStatuses") or [{}])
     )
 
 
@@ -62,8 +64,21 @@ def request_kind(entry: dict[str, Any]) -> str:
 
 def run_once(env: dict[str, str], pods: int, parallel: int) -> tuple[float, Any, list[dict[str, Any]], str]:
     """(wall seconds, the process's rusage, the JSON results, stderr) of one `kdebug run`."""
-    command = [KDEBUG, "run", "-l", "app=bench", "--all", "--max-pods", str(pods),
-               "--parallel", str(parallel), "-o", "json", "--", "true"]
+    command = [
+        KDEBUG,
+        "run",
+        "-l",
+        "app=bench",
+        "--all",
+        "--max-pods",
+        str(pods),
+        "--parallel",
+        str(parallel),
+        "-o",
+        "json",
+        "--",
+        "true",
+    ]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
@@ -93,8 +108,13 @@ def main() -> None:
         kubeconfig = emu.write_kubeconfig(Path(tmp) / "kubeconfig")
         config = Path(tmp) / "config.yaml"
         config.write_text("sessions: {}\n")
-        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "KDEBUG_CONFIG": str(config),
-               "XDG_DATA_HOME": str(Path(tmp) / "data"), "XDG_CACHE_HOME": str(Path(tmp) / "cache")}
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig),
+            "KDEBUG_CONFIG": str(config),
+            "XDG_DATA_HOME": str(Path(tmp) / "data"),
+            "XDG_CACHE_HOME": str(Path(tmp) / "cache"),
+        }
         print(f"{pods} pods (scratch image, process runtime), --parallel {parallel}, `-- true`, -o json")
         for label in ("first run (adds toolboxes)", "second run (reuses them)"):
             before_requests = len(emu.requests)
@@ -108,11 +128,15 @@ def main() -> None:
             print(f"\n{label}")
             print(f"  pods ok:                 {ok}/{len(results)}")
             print(f"  wall time:               {elapsed:.2f} s ({elapsed / pods * 1000:.1f} ms per pod)")
-            print(f"  per-pod duration:        median {durations[len(durations) // 2]:.3f} s, "
-                  f"max {durations[-1]:.3f} s")
+            print(
+                f"  per-pod duration:        median {durations[len(durations) // 2]:.3f} s, "
+                f"max {durations[-1]:.3f} s"
+            )
             print(f"  peak memory (max RSS):   {usage.ru_maxrss / 1024:.1f} MiB")
-            print(f"  kdebug CPU time:         {usage.ru_utime + usage.ru_stime:.2f} s "
-                  f"(user {usage.ru_utime:.2f}, system {usage.ru_stime:.2f})")
+            print(
+                f"  kdebug CPU time:         {usage.ru_utime + usage.ru_stime:.2f} s "
+                f"(user {usage.ru_utime:.2f}, system {usage.ru_stime:.2f})"
+            )
             print(f"  API requests:            {len(entries)} ({len(entries) / pods:.2f} per pod)")
             for kind, count in sorted(kinds.items(), key=lambda kv: -kv[1]):
                 print(f"    {kind:<28} {count:>5} ({count / pods:.2f} per pod)")

@@ -108,12 +108,26 @@ def access_review_response(review: dict[str, Any], user: User) -> dict[str, Any]
 
 # What every authenticated user may do (the system:basic-user and system:discovery cluster roles).
 BASIC_USER_RULES: list[dict[str, Any]] = [
-    {"verbs": ["create"], "apiGroups": ["authorization.k8s.io"],
-     "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]},
+    {
+        "verbs": ["create"],
+        "apiGroups": ["authorization.k8s.io"],
+        "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+    },
     {"verbs": ["create"], "apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"]},
 ]
-DISCOVERY_URLS = ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*",
-                  "/readyz", "/version", "/version/"]
+DISCOVERY_URLS = [
+    "/api",
+    "/api/*",
+    "/apis",
+    "/apis/*",
+    "/healthz",
+    "/livez",
+    "/openapi",
+    "/openapi/*",
+    "/readyz",
+    "/version",
+    "/version/",
+]
 
 
 def rules_review_response(review: dict[str, Any], user: User) -> dict[str, Any]:

@@ -81,8 +81,7 @@ def forbidden_rbac(
     what = f'{_qualified(resource, group)} "{name}"' if name else _qualified(resource, group)
     scope = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
     message = (
-        f'{what} is forbidden: User "{user}" cannot {verb} resource "{full}" '
-        f'in API group "{group}"{scope}'
+        f'{what} is forbidden: User "{user}" cannot {verb} resource "{full}" in API group "{group}"{scope}'
     )
     details: dict[str, Any] = {}
     if name:

@@ -24,8 +24,20 @@ ON_FAILURE = ("stop", "continue")
 PROFILES = ("auto", "general", "baseline", "restricted", "netadmin", "sysadmin")
 OK, FAILED, SKIPPED, CANCELLED = "ok", "failed", "skipped", "cancelled"
 
-TOP_KEYS = ("name", "description", "target", "selector", "all", "namespace", "container", "image",
-            "profile", "parallel", "timeout", "steps")
+TOP_KEYS = (
+    "name",
+    "description",
+    "target",
+    "selector",
+    "all",
+    "namespace",
+    "container",
+    "image",
+    "profile",
+    "parallel",
+    "timeout",
+    "steps",
+)
 STEP_KEYS = ("name", "run", "script", "timeout", "expect", "on_failure")
 
 
@@ -155,8 +167,13 @@ class _Checker:
 
     def options(self, entries: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
         options: dict[str, Any] = {}
-        for key, field_name in (("description", "description"), ("selector", "selector"),
-                                ("namespace", "namespace"), ("container", "container"), ("image", "image")):
+        for key, field_name in (
+            ("description", "description"),
+            ("selector", "selector"),
+            ("namespace", "namespace"),
+            ("container", "container"),
+            ("image", "image"),
+        ):
             if key in entries:
                 value = self.string(entries[key][1], key)
                 if value is not None:
@@ -223,8 +240,10 @@ class _Checker:
             if step is None:
                 continue
             if step.name in seen:
-                self.problem(item, f"step {index}: name {step.name!r} is already used by the step on line "
-                                   f"{seen[step.name]}")
+                self.problem(
+                    item,
+                    f"step {index}: name {step.name!r} is already used by the step on line {seen[step.name]}",
+                )
                 continue
             seen[step.name] = step.line
             steps.append(step)
@@ -261,18 +280,28 @@ class _Checker:
         if "expect" in entries:
             expect = self.string(entries["expect"][1], f"{what}: expect")
             if expect is not None and (problem := _regex_problem(expect)):
-                self.problem(entries["expect"][1],
-                             f"{what}: expect is not a valid regular expression: {problem}")
+                self.problem(
+                    entries["expect"][1], f"{what}: expect is not a valid regular expression: {problem}"
+                )
         on_failure = "stop"
         if "on_failure" in entries:
             on_failure = self.string(entries["on_failure"][1], f"{what}: on_failure") or "stop"
             if on_failure not in ON_FAILURE:
-                self.problem(entries["on_failure"][1], f"{what}: on_failure must be stop or continue, "
-                                                       f"not {on_failure!r}")
+                self.problem(
+                    entries["on_failure"][1],
+                    f"{what}: on_failure must be stop or continue, not {on_failure!r}",
+                )
         if name is None or (argv is None and shell_code is None):
             return None
-        return Step(name=name, argv=argv, shell_code=shell_code, timeout_s=timeout, expect=expect,
-                    on_failure=on_failure, line=node.start_mark.line + 1)
+        return Step(
+            name=name,
+            argv=argv,
+            shell_code=shell_code,
+            timeout_s=timeout,
+            expect=expect,
+            on_failure=on_failure,
+            line=node.start_mark.line + 1,
+        )
 
 
 def _construct(node: Any) -> Any:
@@ -343,8 +372,13 @@ def report_dict(book: Runbook, pods: list[PodReport]) -> dict[str, Any]:
         "description": book.description,
         "ok": all(pod.ok for pod in pods),
         "pods": [
-            {"pod": pod.pod, "namespace": pod.namespace, "container": pod.container, "ok": pod.ok,
-             "steps": [_step_dict(outcome) for outcome in pod.steps]}
+            {
+                "pod": pod.pod,
+                "namespace": pod.namespace,
+                "container": pod.container,
+                "ok": pod.ok,
+                "steps": [_step_dict(outcome) for outcome in pod.steps],
+            }
             for pod in pods
         ],
     }
@@ -354,8 +388,16 @@ def _step_dict(outcome: StepOutcome) -> dict[str, Any]:
     data: dict[str, Any] = {"name": outcome.step, "status": outcome.status}
     if outcome.result is not None:
         result = result_dict(outcome.result)
-        for key in ("exit_code", "duration_s", "stdout", "stderr", "truncated", "error", "debug_container",
-                    "session_id"):
+        for key in (
+            "exit_code",
+            "duration_s",
+            "stdout",
+            "stderr",
+            "truncated",
+            "error",
+            "debug_container",
+            "session_id",
+        ):
             data[key] = result[key]
     return data
 
@@ -392,8 +434,10 @@ def render_markdown(book: Runbook, pods: list[PodReport]) -> str:
             result = outcome.result
             exit_code = "" if result is None or result.exit_code is None else str(result.exit_code)
             duration = _duration(outcome).strip(" ()")
-            out.append(f"| {pod.namespace}/{pod.pod} | {_cell(outcome.step)} | {outcome.status} | "
-                       f"{duration} | {exit_code} |")
+            out.append(
+                f"| {pod.namespace}/{pod.pod} | {_cell(outcome.step)} | {outcome.status} | "
+                f"{duration} | {exit_code} |"
+            )
     for pod in pods:
         for outcome in pod.steps:
             result = outcome.result

@@ -84,8 +84,10 @@ def running_pods(pods: list[dict]) -> list[dict]:
 
 def check_pod_count(count: int, max_pods: int) -> None:
     if count > max_pods:
-        raise UsageError(f"{count} pods match, more than --max-pods {max_pods}",
-                         hint=f"narrow the selector, or raise the cap with --max-pods {count}")
+        raise UsageError(
+            f"{count} pods match, more than --max-pods {max_pods}",
+            hint=f"narrow the selector, or raise the cap with --max-pods {count}",
+        )
 
 
 def resolve_pods(client: Any, namespace: str, request: RunRequest) -> list[ResolvedTarget]:
@@ -102,10 +104,18 @@ def resolve_pods(client: Any, namespace: str, request: RunRequest) -> list[Resol
         pods = running_pods(listing.get("items") or [])
         if not pods:
             raise NotFoundError(
-                f"no Running pod matches selector {request.selector} in namespace {namespace}")
+                f"no Running pod matches selector {request.selector} in namespace {namespace}"
+            )
         check_pod_count(len(pods), request.max_pods)
-        chosen = [ResolvedTarget(namespace, pod, targets.choose_container(pod, request.container),
-                                 f"selector {request.selector}") for pod in pods]
+        chosen = [
+            ResolvedTarget(
+                namespace,
+                pod,
+                targets.choose_container(pod, request.container),
+                f"selector {request.selector}",
+            )
+            for pod in pods
+        ]
     elif request.selector:
         chosen.append(resolve.resolve_target(client, namespace, None, request.selector, request.container))
     for target in request.targets:
@@ -132,11 +142,17 @@ class PodProgress:
 def partial_result(progress: PodProgress, error: RunError, duration_s: float) -> RunResult:
     capture = progress.capture
     return RunResult(
-        pod=progress.target.pod_name, namespace=progress.target.namespace,
-        container=progress.target.container, debug_container=progress.debug_container,
-        debug_image=progress.debug_image, exit_code=None,
-        stdout=capture.stdout.text() if capture else "", stderr=capture.stderr.text() if capture else "",
-        duration_s=duration_s, session_id=progress.session_id, error=error,
+        pod=progress.target.pod_name,
+        namespace=progress.target.namespace,
+        container=progress.target.container,
+        debug_container=progress.debug_container,
+        debug_image=progress.debug_image,
+        exit_code=None,
+        stdout=capture.stdout.text() if capture else "",
+        stderr=capture.stderr.text() if capture else "",
+        duration_s=duration_s,
+        session_id=progress.session_id,
+        error=error,
         truncated=capture.truncated if capture else False,
     )
 
@@ -207,15 +223,28 @@ class Runner:
 
     # -- the fan-out ---------------------------------------------------------------------------
 
-    def run(self, request: RunRequest,
-            on_result: Callable[[RunResult], None] | None = None) -> list[RunResult]:
+    def run(
+        self, request: RunRequest, on_result: Callable[[RunResult], None] | None = None
+    ) -> list[RunResult]:
         client, pods = self.connect_and_resolve(request)
-        return self.run_on(client, pods, request, lambda target, control, progress: self.run_command(
-            client, target, request, request.command, control, progress), on_result)
+        return self.run_on(
+            client,
+            pods,
+            request,
+            lambda target, control, progress: self.run_command(
+                client, target, request, request.command, control, progress
+            ),
+            on_result,
+        )
 
-    def run_on(self, client: Any, pods: list[ResolvedTarget], request: RunRequest,
-               work: Callable[[ResolvedTarget, fanout.Control, PodProgress], RunResult],
-               on_result: Callable[[RunResult], None] | None = None) -> list[RunResult]:
+    def run_on(
+        self,
+        client: Any,
+        pods: list[ResolvedTarget],
+        request: RunRequest,
+        work: Callable[[ResolvedTarget, fanout.Control, PodProgress], RunResult],
+        on_result: Callable[[RunResult], None] | None = None,
+    ) -> list[RunResult]:
         """Fan `work` out over the pods; timeouts, failures and cancellation become results too."""
         progress = {id(target): PodProgress(target) for target in pods}
 
@@ -230,15 +259,27 @@ class Runner:
                 on_result(convert(outcome))
 
         outcomes = fanout.fan_out(
-            pods, lambda target, control: work(target, control, progress[id(target)]),
-            parallel=request.parallel, timeout_s=request.timeout_s, on_outcome=report, clock=self.clock,
+            pods,
+            lambda target, control: work(target, control, progress[id(target)]),
+            parallel=request.parallel,
+            timeout_s=request.timeout_s,
+            on_outcome=report,
+            clock=self.clock,
         )
         return [convert(outcome) for outcome in outcomes]
 
     # -- one command in one pod ----------------------------------------------------------------
 
-    def run_command(self, client: Any, target: ResolvedTarget, request: RunRequest, command: Command,
-                    control: fanout.Control, progress: PodProgress, step: str | None = None) -> RunResult:
+    def run_command(
+        self,
+        client: Any,
+        target: ResolvedTarget,
+        request: RunRequest,
+        command: Command,
+        control: fanout.Control,
+        progress: PodProgress,
+        step: str | None = None,
+    ) -> RunResult:
         """One command in one pod as one audit session; a KdebugError becomes the result's error."""
         from kdebug.kube import targets
 
@@ -247,8 +288,12 @@ class Runner:
         progress.session_id = recorder.session_id if recorder else ""
         progress.capture = toolbox.new_capture(request.max_output)
         # refused before the full start event (e.g. pod not running): the record still names the pod
-        unstarted: dict[str, Any] | None = {"namespace": target.namespace, "pod": target.pod_name,
-                                             "container": target.container, "mode": "run"}
+        unstarted: dict[str, Any] | None = {
+            "namespace": target.namespace,
+            "pod": target.pod_name,
+            "container": target.container,
+            "mode": "run",
+        }
         try:
             targets.refuse_undebuggable(target.pod, target.container, self._node(client, target.pod))
             choice = self._image_choice(client, target, request)
@@ -265,17 +310,33 @@ class Runner:
             if request.fresh:
                 if command.stdin is not None:
                     raise UsageError("--fresh cannot feed stdin (--stdin-file): the toolbox can")
-                toolbox.run_fresh(client, target.namespace, target.pod, container, progress.capture,
-                                  control, on_output)
+                toolbox.run_fresh(
+                    client, target.namespace, target.pod, container, progress.capture, control, on_output
+                )
             else:
                 name, reused = toolbox.ensure_toolbox(
-                    client, target.namespace, target.pod, container, control, self.wall_clock(),
-                    request.timeout_s + REUSE_MARGIN_S)
+                    client,
+                    target.namespace,
+                    target.pod,
+                    container,
+                    control,
+                    self.wall_clock(),
+                    request.timeout_s + REUSE_MARGIN_S,
+                )
                 progress.debug_container = name
                 if recorder:
                     recorder.update({"ephemeral_container": name, "reused": reused})
-                toolbox.exec_command(client, target.namespace, target.pod_name, name, argv, command.stdin,
-                                     progress.capture, control, on_output)
+                toolbox.exec_command(
+                    client,
+                    target.namespace,
+                    target.pod_name,
+                    name,
+                    argv,
+                    command.stdin,
+                    progress.capture,
+                    control,
+                    on_output,
+                )
         except KdebugError as exc:
             self._finish(recorder, control, None, exc, unstarted)
             return partial_result(progress, RunError(exc.kind, exc.message), self.clock() - started)
@@ -288,14 +349,22 @@ class Runner:
             error = outcome_error(control.aborted, None, request.timeout_s)
             return partial_result(progress, error, self.clock() - started)
         if capture.error is not None:
-            return partial_result(progress, RunError(capture.error.kind, capture.error.message),
-                                  self.clock() - started)
+            return partial_result(
+                progress, RunError(capture.error.kind, capture.error.message), self.clock() - started
+            )
         exit_code = capture.exit_code if capture.exit_code is not None else 0
         return RunResult(
-            pod=target.pod_name, namespace=target.namespace, container=target.container,
-            debug_container=progress.debug_container, debug_image=progress.debug_image, exit_code=exit_code,
-            stdout=capture.stdout.text(), stderr=capture.stderr.text(), duration_s=self.clock() - started,
-            session_id=progress.session_id, error=runresult.error_for_exit(exit_code),
+            pod=target.pod_name,
+            namespace=target.namespace,
+            container=target.container,
+            debug_container=progress.debug_container,
+            debug_image=progress.debug_image,
+            exit_code=exit_code,
+            stdout=capture.stdout.text(),
+            stderr=capture.stderr.text(),
+            duration_s=self.clock() - started,
+            session_id=progress.session_id,
+            error=runresult.error_for_exit(exit_code),
             truncated=capture.truncated,
         )
 
@@ -309,8 +378,13 @@ class Runner:
             return opener(self.config, record=request.record, reason=request.reason)
 
     @staticmethod
-    def _finish(recorder: Any, control: fanout.Control, exit_code: int | None, error: BaseException | None,
-                unstarted: dict[str, Any] | None) -> None:
+    def _finish(
+        recorder: Any,
+        control: fanout.Control,
+        exit_code: int | None,
+        error: BaseException | None,
+        unstarted: dict[str, Any] | None,
+    ) -> None:
         if recorder is None:
             return
         if unstarted is not None:
@@ -327,12 +401,23 @@ class Runner:
             recorder.finished("ok" if exit_code == 0 else "failed", exit_code, None)
 
     @staticmethod
-    def _record_fields(target: ResolvedTarget, choice: ImageChoice, container: dict, argv: list[str],
-                       request: RunRequest, step: str | None) -> dict[str, Any]:
+    def _record_fields(
+        target: ResolvedTarget,
+        choice: ImageChoice,
+        container: dict,
+        argv: list[str],
+        request: RunRequest,
+        step: str | None,
+    ) -> dict[str, Any]:
         fields: dict[str, Any] = {
-            "namespace": target.namespace, "pod": target.pod_name, "container": target.container,
-            "debug_image": choice.image, "debug_image_reason": choice.reason,
-            "ephemeral_container": container["name"], "command": argv, "mode": "run",
+            "namespace": target.namespace,
+            "pod": target.pod_name,
+            "container": target.container,
+            "debug_image": choice.image,
+            "debug_image_reason": choice.reason,
+            "ephemeral_container": container["name"],
+            "command": argv,
+            "mode": "run",
             "fresh": request.fresh,
         }
         if request.profile:
@@ -356,8 +441,14 @@ class Runner:
     def _image_choice(self, client: Any, target: ResolvedTarget, request: RunRequest) -> ImageChoice:
         if request.image:
             return ImageChoice(image=request.image, shell=["sh"], reason="--image")
-        image = next((c.get("image", "") for c in target.pod["spec"].get("containers") or []
-                      if c.get("name") == target.container), "")
+        image = next(
+            (
+                c.get("image", "")
+                for c in target.pod["spec"].get("containers") or []
+                if c.get("name") == target.container
+            ),
+            "",
+        )
         key = (image, target.container)
         with self._lock:
             if key in self._choices:
@@ -381,8 +472,15 @@ class Runner:
                 raise
             return ImageChoice(DEFAULT_DEBUG_IMAGE, ["sh"], f"default pinned BusyBox ({exc.message})")
 
-    def _debug_container(self, client: Any, target: ResolvedTarget, request: RunRequest, choice: ImageChoice,
-                         argv: list[str], session_id: str) -> dict:
+    def _debug_container(
+        self,
+        client: Any,
+        target: ResolvedTarget,
+        request: RunRequest,
+        choice: ImageChoice,
+        argv: list[str],
+        session_id: str,
+    ) -> dict:
         """The toolbox (or --fresh container) dict, with the profile applied."""
         if request.fresh:
             name, command = spec.unique_container_name(target.pod, self.suffix), argv
@@ -390,8 +488,15 @@ class Runner:
             name = toolbox.toolbox_name(target.pod, self.suffix)
             command = toolbox.idle_command(choice.shell, request.lifetime_s)
         container = spec.build_ephemeral_container(
-            name=name, image=choice.image, command=command, target=target.container, session_id=session_id,
-            stdin=False, tty=False, run_as_user=choice.run_as_user, run_as_group=choice.run_as_group,
+            name=name,
+            image=choice.image,
+            command=command,
+            target=target.container,
+            session_id=session_id,
+            stdin=False,
+            tty=False,
+            run_as_user=choice.run_as_user,
+            run_as_group=choice.run_as_group,
         )
         if not request.fresh:
             container = toolbox.build_toolbox(container, request.lifetime_s)
@@ -401,16 +506,19 @@ class Runner:
             container = self._with_profile(client, target, container, request.profile, choice)
         return container
 
-    def _with_profile(self, client: Any, target: ResolvedTarget, container: dict, profile: str,
-                      choice: ImageChoice) -> dict:
+    def _with_profile(
+        self, client: Any, target: ResolvedTarget, container: dict, profile: str, choice: ImageChoice
+    ) -> dict:
         from kdebug.security import profiles
 
         if profile == profiles.AUTO:
             labels = self._labels(client, target.namespace)
-            decision = profiles.choose_auto_profile(target.pod, target.container, labels, None,
-                                                    debug_container=container)
-            return profiles.apply_profile(container, decision.profile, decision.run_as_user,
-                                          decision.run_as_group)
+            decision = profiles.choose_auto_profile(
+                target.pod, target.container, labels, None, debug_container=container
+            )
+            return profiles.apply_profile(
+                container, decision.profile, decision.run_as_user, decision.run_as_group
+            )
         user = profiles.explicit_profile_user(target.pod, target.container, profile, None)
         uid = user.uid if user is not None else choice.run_as_user
         gid = user.gid if user is not None else choice.run_as_group
@@ -436,8 +544,9 @@ def step_command(step: Any) -> Command:
     return Command(argv=list(step.argv or []), shell_code=step.shell_code)
 
 
-def run_runbook(runner: Runner, book: Any, request: RunRequest,
-                on_pod: Callable[[Any], None] | None = None) -> list[Any]:
+def run_runbook(
+    runner: Runner, book: Any, request: RunRequest, on_pod: Callable[[Any], None] | None = None
+) -> list[Any]:
     """Every step of `book` in every pod (steps in order per pod, pods in parallel) -> PodReports.
 
     A step's failure stops that pod's later steps (`on_failure: stop`, marked skipped) or not
@@ -454,13 +563,15 @@ def run_runbook(runner: Runner, book: Any, request: RunRequest,
         stopped = False
         for step in book.steps:
             if stopped or control.aborted:
-                outcomes.append(runbook.StepOutcome(step.name, runbook.CANCELLED if control.aborted
-                                                    else runbook.SKIPPED))
+                outcomes.append(
+                    runbook.StepOutcome(step.name, runbook.CANCELLED if control.aborted else runbook.SKIPPED)
+                )
                 continue
             step_request = _replace(request, timeout_s=step.timeout_s)
             with control.step(step.timeout_s) as step_control:
-                result = runner.run_command(client, target, step_request, step_command(step), step_control,
-                                            progress, step=step.name)
+                result = runner.run_command(
+                    client, target, step_request, step_command(step), step_control, progress, step=step.name
+                )
             outcome = runbook.judge_step(step, result)
             outcomes.append(outcome)
             stopped = runbook.stops_after(step, outcome)
@@ -474,15 +585,23 @@ def run_runbook(runner: Runner, book: Any, request: RunRequest,
         status = runbook.CANCELLED if outcome.status in (fanout.CANCELLED, fanout.TIMEOUT) else runbook.FAILED
         if outcome.status == fanout.FAILED and outcome.error is not None:
             error = outcome_error(outcome.status, outcome.error, request.timeout_s)
-            failed = RunResult(pod=outcome.item.pod_name, namespace=outcome.item.namespace,
-                               container=outcome.item.container, error=error)
+            failed = RunResult(
+                pod=outcome.item.pod_name,
+                namespace=outcome.item.namespace,
+                container=outcome.item.container,
+                error=error,
+            )
             finished.append(runbook.StepOutcome("(runbook)", runbook.FAILED, failed))
         finished += [runbook.StepOutcome(s.name, status) for s in book.steps if s.name not in names]
         return _pod_report(outcome.item, finished)
 
     outcomes = fanout.fan_out(
-        pods, steps_in, parallel=request.parallel, timeout_s=None,
-        on_outcome=(lambda outcome: on_pod(report_of(outcome))) if on_pod else None, clock=runner.clock,
+        pods,
+        steps_in,
+        parallel=request.parallel,
+        timeout_s=None,
+        on_outcome=(lambda outcome: on_pod(report_of(outcome))) if on_pod else None,
+        clock=runner.clock,
     )
     return [report_of(outcome) for outcome in outcomes]
 

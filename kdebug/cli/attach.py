@@ -59,9 +59,7 @@ def register(app: typer.Typer) -> None:
         namespace: common.Namespace = None,
         context: common.Context = None,
         kubeconfig: common.Kubeconfig = None,
-        container: Annotated[
-            str | None, common.container_option("Target container in the pod.")
-        ] = None,
+        container: Annotated[str | None, common.container_option("Target container in the pod.")] = None,
         selector: common.Selector = None,
         image: Annotated[
             str | None,

@@ -44,7 +44,7 @@ class DashDashCommand(TyperCommand):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if "--" in args:
             split = args.index("--")
-            ctx.meta[COMMAND_META] = args[split + 1:]
+            ctx.meta[COMMAND_META] = args[split + 1 :]
             args = args[:split]
         return super().parse_args(ctx, args)
 
@@ -53,58 +53,116 @@ def register(app: typer.Typer) -> None:
     @app.command("run", cls=DashDashCommand, epilog=EXAMPLES)
     def run(
         ctx: typer.Context,
-        targets: Annotated[list[str] | None, typer.Argument(
-            metavar="TARGET... [-- COMMAND [ARGS...]]", show_default=False,
-            help="NAME, pod/NAME or KIND/NAME (several allowed); the command follows --.",
-        )] = None,
-        selector: Annotated[str | None, typer.Option(
-            "-l", "--selector", show_default=False, help="Choose pods by label selector.")] = None,
-        all_pods: Annotated[bool, typer.Option(
-            "--all", help="With -l: every matching Running pod, not just one.")] = False,
-        max_pods: Annotated[int, typer.Option(
-            "--max-pods", help="Safety cap on the number of pods; more is an error.")] = 50,
-        namespace: Annotated[str | None, typer.Option(
-            "-n", "--namespace", show_default=False, help="Namespace (default: from kubeconfig).")] = None,
-        context: Annotated[str | None, typer.Option(
-            "--context", show_default=False, help="Kubeconfig context (default: current).")] = None,
-        kubeconfig: Annotated[str | None, typer.Option(
-            "--kubeconfig", show_default=False, help="Kubeconfig file (default: $KUBECONFIG).")] = None,
-        container: Annotated[str | None, typer.Option(
-            "-c", "--container", show_default=False, help="Target container in each pod.")] = None,
-        image: Annotated[str | None, typer.Option(
-            "--image", show_default=False,
-            help="Debug image (default: chosen from the target's image).")] = None,
-        profile: Annotated[str | None, typer.Option(
-            "--profile", show_default=False,
-            help="Security profile: auto, general, baseline, restricted, netadmin, sysadmin.")] = None,
-        fresh: Annotated[bool, typer.Option(
-            "--fresh", help="A new ephemeral container whose main process is the command.")] = False,
+        targets: Annotated[
+            list[str] | None,
+            typer.Argument(
+                metavar="TARGET... [-- COMMAND [ARGS...]]",
+                show_default=False,
+                help="NAME, pod/NAME or KIND/NAME (several allowed); the command follows --.",
+            ),
+        ] = None,
+        selector: Annotated[
+            str | None,
+            typer.Option("-l", "--selector", show_default=False, help="Choose pods by label selector."),
+        ] = None,
+        all_pods: Annotated[
+            bool, typer.Option("--all", help="With -l: every matching Running pod, not just one.")
+        ] = False,
+        max_pods: Annotated[
+            int, typer.Option("--max-pods", help="Safety cap on the number of pods; more is an error.")
+        ] = 50,
+        namespace: Annotated[
+            str | None,
+            typer.Option(
+                "-n", "--namespace", show_default=False, help="Namespace (default: from kubeconfig)."
+            ),
+        ] = None,
+        context: Annotated[
+            str | None,
+            typer.Option("--context", show_default=False, help="Kubeconfig context (default: current)."),
+        ] = None,
+        kubeconfig: Annotated[
+            str | None,
+            typer.Option("--kubeconfig", show_default=False, help="Kubeconfig file (default: $KUBECONFIG)."),
+        ] = None,
+        container: Annotated[
+            str | None,
+            typer.Option("-c", "--container", show_default=False, help="Target container in each pod."),
+        ] = None,
+        image: Annotated[
+            str | None,
+            typer.Option(
+                "--image", show_default=False, help="Debug image (default: chosen from the target's image)."
+            ),
+        ] = None,
+        profile: Annotated[
+            str | None,
+            typer.Option(
+                "--profile",
+                show_default=False,
+                help="Security profile: auto, general, baseline, restricted, netadmin, sysadmin.",
+            ),
+        ] = None,
+        fresh: Annotated[
+            bool, typer.Option("--fresh", help="A new ephemeral container whose main process is the command.")
+        ] = False,
         parallel: Annotated[int, typer.Option("--parallel", help="Pods worked on at the same time.")] = 10,
         timeout: Annotated[str, typer.Option("--timeout", help="Time allowed per pod.")] = "5m",
-        max_output: Annotated[str, typer.Option(
-            "--max-output",
-            help="Output kept per pod, stdout and stderr together (more is cut, `truncated` set).")] = "1MiB",
-        stdin_file: Annotated[Path | None, typer.Option(
-            "--stdin-file", show_default=False, help="Feed this file to the command's stdin.")] = None,
-        script: Annotated[Path | None, typer.Option(
-            "--script", show_default=False, help="Run this file with the debug image's shell.")] = None,
+        max_output: Annotated[
+            str,
+            typer.Option(
+                "--max-output",
+                help="Output kept per pod, stdout and stderr together (more is cut, `truncated` set).",
+            ),
+        ] = "1MiB",
+        stdin_file: Annotated[
+            Path | None,
+            typer.Option("--stdin-file", show_default=False, help="Feed this file to the command's stdin."),
+        ] = None,
+        script: Annotated[
+            Path | None,
+            typer.Option("--script", show_default=False, help="Run this file with the debug image's shell."),
+        ] = None,
         output: Annotated[str, typer.Option("-o", "--output", help="text, json or jsonl.")] = "text",
-        reason: Annotated[str | None, typer.Option(
-            "--reason", show_default=False,
-            help="Why (ticket or incident id), kept in the audit log.")] = None,
-        record: Annotated[bool, typer.Option(
-            "--record/--no-record", help="Keep an output transcript in the audit log.")] = True,
-        toolbox_lifetime: Annotated[str, typer.Option(
-            "--toolbox-lifetime",
-            help="How long a new toolbox container lives before it ends itself.")] = "1h",
+        reason: Annotated[
+            str | None,
+            typer.Option(
+                "--reason", show_default=False, help="Why (ticket or incident id), kept in the audit log."
+            ),
+        ] = None,
+        record: Annotated[
+            bool, typer.Option("--record/--no-record", help="Keep an output transcript in the audit log.")
+        ] = True,
+        toolbox_lifetime: Annotated[
+            str,
+            typer.Option(
+                "--toolbox-lifetime", help="How long a new toolbox container lives before it ends itself."
+            ),
+        ] = "1h",
     ) -> None:
         """Run COMMAND beside TARGET's container in each pod (no TTY); results as text, JSON or JSON lines."""
         options = dict(
-            targets=targets or [], command=list(ctx.meta.get(COMMAND_META, [])), selector=selector,
-            all_pods=all_pods, max_pods=max_pods, namespace=namespace, context=context,
-            kubeconfig=kubeconfig, container=container, image=image, profile=profile, fresh=fresh,
-            parallel=parallel, timeout=timeout, max_output=max_output, stdin_file=stdin_file, script=script,
-            output=output, reason=reason, record=record, toolbox_lifetime=toolbox_lifetime,
+            targets=targets or [],
+            command=list(ctx.meta.get(COMMAND_META, [])),
+            selector=selector,
+            all_pods=all_pods,
+            max_pods=max_pods,
+            namespace=namespace,
+            context=context,
+            kubeconfig=kubeconfig,
+            container=container,
+            image=image,
+            profile=profile,
+            fresh=fresh,
+            parallel=parallel,
+            timeout=timeout,
+            max_output=max_output,
+            stdin_file=stdin_file,
+            script=script,
+            output=output,
+            reason=reason,
+            record=record,
+            toolbox_lifetime=toolbox_lifetime,
         )
         code = run_command(options)
         if code:
@@ -141,22 +199,32 @@ def build_request(options: dict[str, Any]) -> Any:
     elif options["command"]:
         command = Command(argv=list(options["command"]))
     else:
-        raise UsageError("missing COMMAND: put it after --, e.g. `kdebug run web -- ls /`, "
-                         "or use --script FILE")
+        raise UsageError(
+            "missing COMMAND: put it after --, e.g. `kdebug run web -- ls /`, or use --script FILE"
+        )
     if options["stdin_file"] is not None:
         if options["fresh"]:
             raise UsageError("--fresh cannot feed stdin (--stdin-file): leave out --fresh to use the toolbox")
         stdin = read_input_file(options["stdin_file"], "--stdin-file")
         command = Command(command.argv, command.shell_code, stdin)
     return RunRequest(
-        command=command, targets=list(options["targets"]), selector=options["selector"],
-        all_pods=options["all_pods"], max_pods=options["max_pods"], namespace=options["namespace"],
-        context=options["context"], kubeconfig=options["kubeconfig"], container=options["container"],
-        image=options["image"], profile=options["profile"], fresh=options["fresh"],
+        command=command,
+        targets=list(options["targets"]),
+        selector=options["selector"],
+        all_pods=options["all_pods"],
+        max_pods=options["max_pods"],
+        namespace=options["namespace"],
+        context=options["context"],
+        kubeconfig=options["kubeconfig"],
+        container=options["container"],
+        image=options["image"],
+        profile=options["profile"],
+        fresh=options["fresh"],
         parallel=options["parallel"],
         timeout_s=parse_duration(options["timeout"], option="--timeout"),
         max_output=parse_size(options["max_output"], option="--max-output"),
-        record=options["record"], reason=options["reason"],
+        record=options["record"],
+        reason=options["reason"],
         lifetime_s=int(parse_duration(options["toolbox_lifetime"], option="--toolbox-lifetime")),
     )
 

@@ -45,6 +45,7 @@ def _import_urllib_request() -> None:
     RegistryClient._request, the only way to the network, calls it first."""
     import urllib.request  # noqa: F401 (binds urllib.request and urllib.error on the package)
 
+
 INDEX_TYPES = (
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
@@ -730,9 +731,10 @@ class RegistryClient:
 
     def _helper_may_help(self, ref: ImageRef, auths: dict[str, Any]) -> bool:
         """True when the last answer was an anonymous token and a credential helper could do better."""
-        return credentials_for(ref.registry, auths) is None and self.credential_helpers.helper_for(
-            ref.registry
-        ) is not None
+        return (
+            credentials_for(ref.registry, auths) is None
+            and self.credential_helpers.helper_for(ref.registry) is not None
+        )
 
     def _answer_challenge(
         self,

@@ -12,7 +12,10 @@ from kdebug.automation import fanout
 def test_outcomes_come_back_in_item_order():
     outcomes = fanout.fan_out([3, 1, 2], lambda item, control: item * 10, parallel=3)
     assert [(o.item, o.status, o.result) for o in outcomes] == [
-        (3, "done", 30), (1, "done", 10), (2, "done", 20)]
+        (3, "done", 30),
+        (1, "done", 10),
+        (2, "done", 20),
+    ]
 
 
 @pytest.mark.parametrize("parallel", [1, 2, 4], ids=["one", "two", "four"])

@@ -13,10 +13,25 @@ import pytest
 from kdebug.automation import results as runresult
 from kdebug.automation.results import RESULT_SCHEMA, RunError, RunResult, schema_problems
 
-OK = RunResult(pod="web", namespace="demo", container="app", debug_container="kdebug-tbx-abcde",
-               debug_image="busybox", exit_code=0, stdout="a\nb\n", duration_s=0.1234, session_id="s1")
-FAILED = RunResult(pod="api", namespace="demo", container="app", exit_code=3, stderr="oops\n",
-                   error=RunError("exit_code", "command exited with code 3"))
+OK = RunResult(
+    pod="web",
+    namespace="demo",
+    container="app",
+    debug_container="kdebug-tbx-abcde",
+    debug_image="busybox",
+    exit_code=0,
+    stdout="a\nb\n",
+    duration_s=0.1234,
+    session_id="s1",
+)
+FAILED = RunResult(
+    pod="api",
+    namespace="demo",
+    container="app",
+    exit_code=3,
+    stderr="oops\n",
+    error=RunError("exit_code", "command exited with code 3"),
+)
 ERRORED = RunResult(pod="db", namespace="demo", error=RunError("forbidden", "pods is forbidden"))
 
 
@@ -26,7 +41,8 @@ def test_text_lines_are_prefixed_like_kubectl_logs_prefix():
 
 def test_text_shows_stderr_and_the_failure():
     assert runresult.render_text(FAILED) == (
-        "[pod/api/app] (stderr) oops\n[pod/api/app] exit_code: command exited with code 3\n")
+        "[pod/api/app] (stderr) oops\n[pod/api/app] exit_code: command exited with code 3\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -57,8 +73,14 @@ def test_rendered_results_pass_the_schema(result):
         ({"error": {"kind": "x"}}, "$.error: missing 'message'"),
         ({"duration_s": -1}, "below 0"),
     ],
-    ids=["exit-code-string", "truncated-int", "wrong-version", "extra-field", "error-without-message",
-         "negative-duration"],
+    ids=[
+        "exit-code-string",
+        "truncated-int",
+        "wrong-version",
+        "extra-field",
+        "error-without-message",
+        "negative-duration",
+    ],
 )
 def test_schema_validator_catches_changes(change, problem):
     document = {**runresult.result_dict(OK), **change}
@@ -82,7 +104,9 @@ def test_summary_counts_each_status():
 
 
 def test_pure_modules_load_no_kubernetes_typer_or_rich():
-    code = ("import sys, kdebug.automation.results, kdebug.automation.runbook; "
-            "print(sorted(m for m in ('kubernetes', 'typer', 'rich') if m in sys.modules))")
+    code = (
+        "import sys, kdebug.automation.results, kdebug.automation.runbook; "
+        "print(sorted(m for m in ('kubernetes', 'typer', 'rich') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

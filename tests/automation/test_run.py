@@ -30,8 +30,11 @@ def test_several_targets_run_in_each_pod(kubeconfig, run_kdebug):
 
 
 def test_selector_with_all_runs_in_every_matching_pod(kubeconfig, demo_emulator, run_kdebug):
-    shop_pods = sorted(p["metadata"]["name"] for p in demo_emulator.list("pods", "demo")
-                       if p["metadata"].get("labels", {}).get("app") == "shop")
+    shop_pods = sorted(
+        p["metadata"]["name"]
+        for p in demo_emulator.list("pods", "demo")
+        if p["metadata"].get("labels", {}).get("app") == "shop"
+    )
     result = run_kdebug("run", "-l", "app=shop", "--all", "-o", "json", "--", "true")
     assert (result.code, sorted(result.by_pod())) == (0, shop_pods)
 
@@ -70,7 +73,10 @@ def test_partial_failure_exits_70_and_keeps_each_exit_code(kubeconfig, run_kdebu
     assert result.code == 70
     assert (pods["web"]["exit_code"], pods["web"]["error"]) == (0, None)
     assert (pods["api"]["exit_code"], pods["api"]["error"]["kind"], pods["api"]["stderr"]) == (
-        3, "exit_code", "bad api\n")
+        3,
+        "exit_code",
+        "bad api\n",
+    )
 
 
 def test_stdout_and_stderr_are_kept_apart(kubeconfig, run_kdebug):
@@ -132,8 +138,11 @@ def test_every_pod_run_is_an_audit_session(kubeconfig, run_kdebug):
     for item in result.json():
         record = audit_record(item["session_id"])
         assert (record["pod"], record["command"], record["exit_code"], record["ephemeral_container"]) == (
-            item["pod"], ["sh", "-c", command], item["exit_code"],
-            item["debug_container"])
+            item["pod"],
+            ["sh", "-c", command],
+            item["exit_code"],
+            item["debug_container"],
+        )
         assert f"audit-{item['pod']}" in transcript_text(record)
 
 
@@ -167,8 +176,12 @@ def test_unknown_pod_is_not_found(kubeconfig, run_kdebug):
 def test_ctrl_c_keeps_finished_results_and_cancels_the_rest(kubeconfig, tmp_path):
     script = 'case "$HOSTNAME" in api) echo first;; *) sleep 60;; esac'
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-    proc = subprocess.Popen([KDEBUG, "run", "api", "web", "--parallel", "1", "-o", "jsonl", "--",
-                             "sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [KDEBUG, "run", "api", "web", "--parallel", "1", "-o", "jsonl", "--", "sh", "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     try:
         first = json.loads(proc.stdout.readline())  # api finished; web is now running its sleep
         proc.send_signal(signal.SIGINT)
@@ -182,8 +195,17 @@ def test_ctrl_c_keeps_finished_results_and_cancels_the_rest(kubeconfig, tmp_path
 
 
 def viewer_kubeconfig(emulator, tmp_path, resources):
-    emulator.add_user("viewer", rules=[{"verbs": ["get", "list", "watch"], "resources": resources,
-                                        "namespaces": ["*"], "apiGroups": [""]}])
+    emulator.add_user(
+        "viewer",
+        rules=[
+            {
+                "verbs": ["get", "list", "watch"],
+                "resources": resources,
+                "namespaces": ["*"],
+                "apiGroups": [""],
+            }
+        ],
+    )
     return str(emulator.write_kubeconfig(tmp_path / "viewer.yaml", user="viewer", namespace="demo"))
 
 
@@ -192,8 +214,10 @@ def test_every_pod_forbidden_exits_66_with_server_message(kubeconfig, demo_emula
     result = run_kdebug("run", "web", "api", "--kubeconfig", config, "-o", "json", "--", "true")
     errors = {item["pod"]: item["error"] for item in result.json()}
     assert result.code == 66
-    assert all(e["kind"] == "forbidden" and 'cannot patch resource "pods/ephemeralcontainers"' in e["message"]
-               for e in errors.values())
+    assert all(
+        e["kind"] == "forbidden" and 'cannot patch resource "pods/ephemeralcontainers"' in e["message"]
+        for e in errors.values()
+    )
 
 
 def test_listing_pods_forbidden_exits_66_before_any_pod(kubeconfig, demo_emulator, run_kdebug, tmp_path):
@@ -202,10 +226,12 @@ def test_listing_pods_forbidden_exits_66_before_any_pod(kubeconfig, demo_emulato
     assert (result.code, result.out, "Traceback" in result.err) == (66, "", False)
 
 
-def test_a_pod_that_cannot_be_debugged_fails_alone_and_is_recorded(kubeconfig, demo_emulator, run_kdebug,
-                                                                   make_pod):
-    demo_emulator.apply(make_pod("stuck", [{"name": "app", "image": "registry.kdebug.test/no/such:1"}],
-                                 namespace="demo"))
+def test_a_pod_that_cannot_be_debugged_fails_alone_and_is_recorded(
+    kubeconfig, demo_emulator, run_kdebug, make_pod
+):
+    demo_emulator.apply(
+        make_pod("stuck", [{"name": "app", "image": "registry.kdebug.test/no/such:1"}], namespace="demo")
+    )
     result = run_kdebug("run", "web", "stuck", "-o", "json", "--", "true")
     pods = result.by_pod()
     assert (result.code, pods["web"]["error"], pods["stuck"]["error"]["kind"]) == (70, None, "not_supported")
@@ -231,7 +257,10 @@ def test_a_profile_gets_its_own_toolbox_which_is_then_reused(kubeconfig, demo_em
     assert sorted(containers) == sorted([plain["debug_container"], restricted["debug_container"]])
     assert again["debug_container"] == restricted["debug_container"] and again["error"] is None
     assert (security["runAsNonRoot"], security["allowPrivilegeEscalation"], security["runAsUser"]) == (
-        True, False, 65532)
+        True,
+        False,
+        65532,
+    )
 
 
 def test_unknown_profile_is_a_usage_error(kubeconfig, run_kdebug):

@@ -48,7 +48,10 @@ def test_network_example_passes_against_the_demo(kubeconfig, run_kdebug):
     result = run_kdebug("runbook", "run", str(path), "-o", "json")
     report = result.json()
     assert (result.code, report["ok"], [s["status"] for s in report["pods"][0]["steps"]]) == (
-        0, True, ["ok"] * 5)
+        0,
+        True,
+        ["ok"] * 5,
+    )
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
@@ -71,15 +74,20 @@ def test_expect_mismatch_with_stop_skips_the_rest(kubeconfig, run_kdebug, tmp_pa
     result = run_kdebug("runbook", "run", write(tmp_path, STEPS.format(on_failure="stop")), "-o", "json")
     pods = {pod["pod"]: [(s["name"], s["status"]) for s in pod["steps"]] for pod in result.json()["pods"]}
     assert result.code == 70
-    assert pods == {"web": [("hello", "ok"), ("picky", "ok"), ("last", "ok")],
-                    "api": [("hello", "ok"), ("picky", "failed"), ("last", "skipped")]}
+    assert pods == {
+        "web": [("hello", "ok"), ("picky", "ok"), ("last", "ok")],
+        "api": [("hello", "ok"), ("picky", "failed"), ("last", "skipped")],
+    }
 
 
 def test_on_failure_continue_runs_the_next_step(kubeconfig, run_kdebug, tmp_path):
     result = run_kdebug("runbook", "run", write(tmp_path, STEPS.format(on_failure="continue")), "-o", "json")
     api = next(pod for pod in result.json()["pods"] if pod["pod"] == "api")
-    assert [(s["name"], s["status"]) for s in api["steps"]] == [("hello", "ok"), ("picky", "failed"),
-                                                                ("last", "ok")]
+    assert [(s["name"], s["status"]) for s in api["steps"]] == [
+        ("hello", "ok"),
+        ("picky", "failed"),
+        ("last", "ok"),
+    ]
     assert api["steps"][1]["error"]["kind"] == "expect" and result.code == 70
 
 
@@ -90,12 +98,17 @@ def test_all_steps_passing_exits_0(kubeconfig, run_kdebug, tmp_path):
 
 
 def test_step_timeout_fails_the_step_only(kubeconfig, run_kdebug, tmp_path):
-    book = write(tmp_path, "name: slow\ntarget: web\nnamespace: demo\nsteps:\n"
-                           "  - name: sleepy\n    run: sleep 60\n    timeout: 2s\n    on_failure: continue\n"
-                           "  - name: after\n    run: echo after\n")
+    book = write(
+        tmp_path,
+        "name: slow\ntarget: web\nnamespace: demo\nsteps:\n"
+        "  - name: sleepy\n    run: sleep 60\n    timeout: 2s\n    on_failure: continue\n"
+        "  - name: after\n    run: echo after\n",
+    )
     steps = run_kdebug("runbook", "run", book, "-o", "json").json()["pods"][0]["steps"]
     assert [(s["name"], s["status"], (s["error"] or {}).get("kind")) for s in steps] == [
-        ("sleepy", "failed", "timeout"), ("after", "ok", None)]
+        ("sleepy", "failed", "timeout"),
+        ("after", "ok", None),
+    ]
     assert steps[0]["duration_s"] < 20
 
 
@@ -128,16 +141,21 @@ INVALID = [
     ("bad-on-failure", "name: x\nsteps:\n  - name: a\n    run: ls\n    on_failure: retry\n", 5, "on_failure"),
     ("bad-regex", "name: x\nsteps:\n  - name: a\n    run: ls\n    expect: '(('\n", 5, "regular expression"),
     ("bad-timeout", "name: x\nsteps:\n  - name: a\n    run: ls\n    timeout: soon\n", 5, "invalid duration"),
-    ("duplicate-step", "name: x\nsteps:\n  - name: a\n    run: ls\n  - name: a\n    run: ls\n", 5,
-     "already used"),
+    (
+        "duplicate-step",
+        "name: x\nsteps:\n  - name: a\n    run: ls\n  - name: a\n    run: ls\n",
+        5,
+        "already used",
+    ),
     ("not-yaml", "name: x\nsteps: [\n", 3, "not valid YAML"),
     ("steps-not-a-list", "name: x\nsteps: ls\n", 2, "non-empty list"),
     ("top-level-list", "- name: x\n", 1, "must be a mapping"),
 ]
 
 
-@pytest.mark.parametrize(("text", "line", "words"), [case[1:] for case in INVALID],
-                         ids=[case[0] for case in INVALID])
+@pytest.mark.parametrize(
+    ("text", "line", "words"), [case[1:] for case in INVALID], ids=[case[0] for case in INVALID]
+)
 def test_invalid_runbook_reports_the_line(run_kdebug, tmp_path, text, line, words):
     path = write(tmp_path, text)
     result = run_kdebug("runbook", "validate", path)

@@ -37,13 +37,27 @@ steps:
 
 def test_a_full_runbook_parses_into_the_model():
     book = parse_runbook(FULL)
-    assert (book.name, book.targets, book.selector, book.all_pods, book.namespace, book.container, book.image,
-            book.profile, book.parallel) == ("full", ["web", "deploy/shop"], "app=x", True, "demo", "app",
-                                             "busybox:1.36", "restricted", 4)
+    assert (
+        book.name,
+        book.targets,
+        book.selector,
+        book.all_pods,
+        book.namespace,
+        book.container,
+        book.image,
+        book.profile,
+        book.parallel,
+    ) == ("full", ["web", "deploy/shop"], "app=x", True, "demo", "app", "busybox:1.36", "restricted", 4)
     assert book.steps == [
         Step("string", shell_code="ls /", timeout_s=30.0, line=13),
-        Step("list", argv=["cat", "/etc/hostname"], timeout_s=5.0, expect="^web", on_failure="continue",
-             line=15),
+        Step(
+            "list",
+            argv=["cat", "/etc/hostname"],
+            timeout_s=5.0,
+            expect="^web",
+            on_failure="continue",
+            line=15,
+        ),
         Step("script", shell_code="echo one\necho two\n", timeout_s=30.0, line=20),
     ]
 
@@ -64,8 +78,15 @@ def test_step_timeout_defaults_to_60s():
         ("name: x\nsteps:\n  - name: a\n    run: []\n", "x.yaml:4: step 1: run must not be empty"),
         ("", "x.yaml:1: the file is empty"),
     ],
-    ids=["unknown-profile", "parallel-zero", "all-not-bool", "name-not-string", "step-without-name",
-         "empty-run-list", "empty-file"],
+    ids=[
+        "unknown-profile",
+        "parallel-zero",
+        "all-not-bool",
+        "name-not-string",
+        "step-without-name",
+        "empty-run-list",
+        "empty-file",
+    ],
 )
 def test_problems_name_file_and_line(text, problem):
     with pytest.raises(RunbookError) as caught:
@@ -102,8 +123,12 @@ def test_judge_step(step, run, status):
 
 @pytest.mark.parametrize(
     ("on_failure", "status", "stops"),
-    [("stop", "failed", True), ("continue", "failed", False), ("stop", "ok", False),
-     ("continue", "cancelled", True)],
+    [
+        ("stop", "failed", True),
+        ("continue", "failed", False),
+        ("stop", "ok", False),
+        ("continue", "cancelled", True),
+    ],
     ids=["stop-after-failure", "continue-after-failure", "ok-goes-on", "cancel-always-stops"],
 )
 def test_stops_after(on_failure, status, stops):

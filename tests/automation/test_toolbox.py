@@ -15,16 +15,24 @@ STARTED = "2026-11-27T06:50:00Z"  # ten minutes before NOW
 
 def wanted(**changes):
     container = spec.build_ephemeral_container(
-        name="kdebug-tbx-new00", image="busybox:1.36", command=toolbox.idle_command(["sh"], 3600),
-        target="app", session_id="", stdin=False, tty=False)
+        name="kdebug-tbx-new00",
+        image="busybox:1.36",
+        command=toolbox.idle_command(["sh"], 3600),
+        target="app",
+        session_id="",
+        stdin=False,
+        tty=False,
+    )
     return {**toolbox.build_toolbox(container, 3600), **changes}
 
 
 def pod_with(container, state=None):
     state = state if state is not None else {"running": {"startedAt": STARTED}}
-    return {"metadata": {"name": "web"},
-            "spec": {"containers": [{"name": "app"}], "ephemeralContainers": [container]},
-            "status": {"ephemeralContainerStatuses": [{"name": container["name"], "state": state}]}}
+    return {
+        "metadata": {"name": "web"},
+        "spec": {"containers": [{"name": "app"}], "ephemeralContainers": [container]},
+        "status": {"ephemeralContainerStatuses": [{"name": container["name"], "state": state}]},
+    }
 
 
 EXISTING = wanted(name="kdebug-tbx-old00")
@@ -42,8 +50,16 @@ EXISTING = wanted(name="kdebug-tbx-old00")
         (pod_with({**EXISTING, "name": "kdebug-abcde"}), 360, None),
         (pod_with({**EXISTING, "env": []}), 360, None),
     ],
-    ids=["same-running", "other-image", "other-target", "other-security-context", "terminated",
-         "too-little-life-left", "not-a-toolbox-name", "no-lifetime-env"],
+    ids=[
+        "same-running",
+        "other-image",
+        "other-target",
+        "other-security-context",
+        "terminated",
+        "too-little-life-left",
+        "not-a-toolbox-name",
+        "no-lifetime-env",
+    ],
 )
 def test_find_toolbox(pod, min_left, found):
     assert toolbox.find_toolbox(pod, wanted(), NOW, min_left) == found
@@ -66,8 +82,15 @@ def test_toolbox_name_avoids_taken_names():
 
 def test_exec_query_keeps_argv_order_and_no_tty():
     assert toolbox.exec_query("kdebug-tbx-a", ["sh", "-c", "echo a b"], stdin=False) == [
-        ("container", "kdebug-tbx-a"), ("stdin", "false"), ("stdout", "true"), ("stderr", "true"),
-        ("tty", "false"), ("command", "sh"), ("command", "-c"), ("command", "echo a b")]
+        ("container", "kdebug-tbx-a"),
+        ("stdin", "false"),
+        ("stdout", "true"),
+        ("stderr", "true"),
+        ("tty", "false"),
+        ("command", "sh"),
+        ("command", "-c"),
+        ("command", "echo a b"),
+    ]
 
 
 def test_capped_buffer_keeps_the_first_bytes_and_counts_the_rest():

@@ -17,8 +17,9 @@ PROBE = (
 
 @pytest.mark.parametrize("argv", [["--help"], ["attach", "--help"]], ids=["kdebug", "kdebug attach"])
 def test_help_does_not_import_heavy_modules(argv):
-    done = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv)], capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(argv=argv)], capture_output=True, text=True, timeout=60
+    )
     assert "HEAVY []" in done.stdout.splitlines()[-1]
 
 

@@ -52,8 +52,17 @@ def test_no_spinner_and_no_rich_thread_when_stderr_is_not_a_terminal():
     stream = io.StringIO()
     renderer = ProgressRenderer(stream)
     renderer("waiting", container="kdebug-abcde", state="ContainerCreating")
-    renderer("banner", namespace="demo", pod="web", target="app", container="kdebug-abcde",
-             image="busybox:1.36.1", reason="default", reused=False, target_root="/proc/1/root")
+    renderer(
+        "banner",
+        namespace="demo",
+        pod="web",
+        target="app",
+        container="kdebug-abcde",
+        image="busybox:1.36.1",
+        reason="default",
+        reused=False,
+        target_root="/proc/1/root",
+    )
     assert renderer.loader is None
     assert stream.getvalue().splitlines() == [
         "kdebug: pod demo/web, target container app",

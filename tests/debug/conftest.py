@@ -59,16 +59,23 @@ def run_kdebug(capfd):
 def run_console(args: list[str], kubeconfig: Path, stdin: bytes | None = None, timeout: float = 60) -> Result:
     """Run the `kdebug` console script in a subprocess (real stdin pipe)."""
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-    done = subprocess.run([KDEBUG, *args], input=stdin, capture_output=True, env=env, timeout=timeout,
-                          stdin=None if stdin is not None else subprocess.DEVNULL)
+    done = subprocess.run(
+        [KDEBUG, *args],
+        input=stdin,
+        capture_output=True,
+        env=env,
+        timeout=timeout,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+    )
     return Result(done.returncode, done.stdout.decode(), done.stderr.decode())
 
 
 def spawn(command: str, args: list[str], kubeconfig: Path, rows: int = 24, cols: int = 80) -> pexpect.spawn:
     """A process on a real pseudo-terminal."""
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "TERM": "xterm"}
-    return pexpect.spawn(command, args, env=env, dimensions=(rows, cols), timeout=20, encoding="utf-8",
-                         codec_errors="replace")
+    return pexpect.spawn(
+        command, args, env=env, dimensions=(rows, cols), timeout=20, encoding="utf-8", codec_errors="replace"
+    )
 
 
 def ephemeral_names(emulator, namespace: str, pod: str) -> list[str]:

@@ -28,8 +28,9 @@ def test_fast_command_output_is_not_lost(kubeconfig, run_kdebug):
 
 
 def test_deployment_resolves_to_one_of_its_pods(demo_emulator, kubeconfig, run_kdebug):
-    result = run_kdebug("attach", "deploy/shop", "-n", "demo", "--kubeconfig", str(kubeconfig),
-                        "--", "echo", "ok")
+    result = run_kdebug(
+        "attach", "deploy/shop", "-n", "demo", "--kubeconfig", str(kubeconfig), "--", "echo", "ok"
+    )
     assert (result.code, result.out) == (0, "ok\n")
     chosen = result.err.split("deployment/shop -> pod demo/")[1].split()[0]
     assert chosen.startswith("shop-")
@@ -85,8 +86,16 @@ def test_unknown_deployment_names_nearest(kubeconfig, run_kdebug):
 
 
 def test_image_pull_failure_is_start_failed_with_reason(demo_emulator, kubeconfig, run_kdebug):
-    result = run_kdebug("attach", "web", "--kubeconfig", str(kubeconfig), "--image",
-                        "registry.kdebug.test/no/such:1", "--", "true")
+    result = run_kdebug(
+        "attach",
+        "web",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--image",
+        "registry.kdebug.test/no/such:1",
+        "--",
+        "true",
+    )
     assert result.code == ExitCode.START_FAILED
     first = result.err.splitlines()[-2]
     assert first.startswith("error: debug container kdebug-") and "ErrImagePull" in first
@@ -94,8 +103,12 @@ def test_image_pull_failure_is_start_failed_with_reason(demo_emulator, kubeconfi
 
 
 def add_viewer(emulator, tmp_path):
-    emulator.add_user("viewer", rules=[{"verbs": ["get", "list", "watch"], "resources": ["pods"],
-                                        "namespaces": ["*"], "apiGroups": [""]}])
+    emulator.add_user(
+        "viewer",
+        rules=[
+            {"verbs": ["get", "list", "watch"], "resources": ["pods"], "namespaces": ["*"], "apiGroups": [""]}
+        ],
+    )
     config = tmp_path / "viewer.yaml"
     emulator.write_kubeconfig(config, user="viewer", namespace="demo")
     emulator.wait_for(lambda: all_running(emulator, "demo"), timeout=15)
@@ -151,15 +164,31 @@ def test_static_pod_is_refused(demo_emulator, kubeconfig, run_kdebug, make_pod):
 
 
 def test_statefulset_resolves_through_owner_references(demo_emulator, kubeconfig, run_kdebug, make_pod):
-    sts = demo_emulator.apply({
-        "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": "demo"},
-        "spec": {"selector": {"matchLabels": {"app": "db"}}, "serviceName": "db",
-                 "template": {"metadata": {"labels": {"app": "db"}},
-                              "spec": {"containers": [{"name": "app", "image": SCRATCH_IMAGE}]}}},
-    })
+    sts = demo_emulator.apply(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": "db", "namespace": "demo"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "db"}},
+                "serviceName": "db",
+                "template": {
+                    "metadata": {"labels": {"app": "db"}},
+                    "spec": {"containers": [{"name": "app", "image": SCRATCH_IMAGE}]},
+                },
+            },
+        }
+    )
     owned = make_pod("db-0", namespace="demo", labels={"app": "db"})
-    owned["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db",
-                                             "uid": sts["metadata"]["uid"], "controller": True}]
+    owned["metadata"]["ownerReferences"] = [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "name": "db",
+            "uid": sts["metadata"]["uid"],
+            "controller": True,
+        }
+    ]
     demo_emulator.apply(owned)
     demo_emulator.apply(make_pod("db-stray", namespace="demo", labels={"app": "db"}))  # same labels, no owner
     demo_emulator.wait_for(lambda: all_running(demo_emulator, "demo"), timeout=10)

@@ -173,8 +173,9 @@ def test_shell_left_without_input_ends_after_idle_timeout(demo_emulator, kubecon
 
 
 def _newest_session() -> dict:
-    done = subprocess.run([KDEBUG, "sessions", "list", "-o", "json", "--limit", "1"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [KDEBUG, "sessions", "list", "-o", "json", "--limit", "1"], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)["sessions"][0]
 
@@ -191,8 +192,9 @@ def test_a_dropped_connection_leaves_a_failed_record_with_the_output(proxied_kub
     record = _newest_session()
     assert (record["status"], record["exit_code"]) == ("failed", ExitCode.UNREACHABLE)
     assert "lost during the session" in record["error"]
-    shown = subprocess.run([KDEBUG, "sessions", "show", record["session_id"]],
-                           capture_output=True, text=True, timeout=60)
+    shown = subprocess.run(
+        [KDEBUG, "sessions", "show", record["session_id"]], capture_output=True, text=True, timeout=60
+    )
     assert "ready" in shown.stdout  # the transcript kept what the session printed
 
 

@@ -42,8 +42,14 @@ ENV = [
         ),
         pytest.param(
             {"stdin": True, "tty": False, "stdin_once": True},
-            {**BASE, "stdin": True, "tty": False, "terminationMessagePolicy": "File", "env": ENV,
-             "stdinOnce": True},
+            {
+                **BASE,
+                "stdin": True,
+                "tty": False,
+                "terminationMessagePolicy": "File",
+                "env": ENV,
+                "stdinOnce": True,
+            },
             id="piped stdin closes after first attach",
         ),
         pytest.param(
@@ -53,15 +59,30 @@ ENV = [
         ),
         pytest.param(
             {"stdin": True, "tty": True, "run_as_user": 65532, "run_as_group": 65532},
-            {**BASE, "stdin": True, "tty": True, "terminationMessagePolicy": "File", "env": ENV,
-             "securityContext": {"runAsUser": 65532, "runAsGroup": 65532}},
+            {
+                **BASE,
+                "stdin": True,
+                "tty": True,
+                "terminationMessagePolicy": "File",
+                "env": ENV,
+                "securityContext": {"runAsUser": 65532, "runAsGroup": 65532},
+            },
             id="runs as the target's non-root user",
         ),
         pytest.param(
             {"stdin": True, "tty": True, "idle_timeout_s": 600},
-            {**BASE, "stdin": True, "tty": True, "terminationMessagePolicy": "File",
-             "env": [*ENV[:2], {"name": "KDEBUG_IDLE_TIMEOUT", "value": "600"},
-                     {"name": "KDEBUG_IDLE_CHECK", "value": "30"}, {"name": "TMOUT", "value": "600"}]},
+            {
+                **BASE,
+                "stdin": True,
+                "tty": True,
+                "terminationMessagePolicy": "File",
+                "env": [
+                    *ENV[:2],
+                    {"name": "KDEBUG_IDLE_TIMEOUT", "value": "600"},
+                    {"name": "KDEBUG_IDLE_CHECK", "value": "30"},
+                    {"name": "TMOUT", "value": "600"},
+                ],
+            },
             id="idle timeout for watchdog and TMOUT",
         ),
     ],
@@ -74,8 +95,15 @@ def test_build_ephemeral_container(options, expected):
 
 
 def test_build_keeps_user_command():
-    built = spec.build_ephemeral_container(name="kdebug-x", image="i", command=["sh", "-c", "exit 4"],
-                                           target="app", session_id="s", stdin=False, tty=False)
+    built = spec.build_ephemeral_container(
+        name="kdebug-x",
+        image="i",
+        command=["sh", "-c", "exit 4"],
+        target="app",
+        session_id="s",
+        stdin=False,
+        tty=False,
+    )
     assert built["command"] == ["sh", "-c", "exit 4"]
 
 
@@ -89,12 +117,24 @@ def test_patch_body_is_strategic_merge_of_one_container():
     ("pod", "rolls", "name"),
     [
         pytest.param(make_pod(), ["aaaaa"], "kdebug-aaaaa", id="first roll free"),
-        pytest.param(make_pod(containers=("kdebug-aaaaa",)), ["aaaaa", "bbbbb"], "kdebug-bbbbb",
-                     id="clash with a container"),
-        pytest.param(make_pod(init=("kdebug-aaaaa",)), ["aaaaa", "ccccc"], "kdebug-ccccc",
-                     id="clash with an init container"),
-        pytest.param(make_pod(ephemeral=[{"name": "kdebug-aaaaa"}, {"name": "kdebug-bbbbb"}]),
-                     ["aaaaa", "bbbbb", "ddddd"], "kdebug-ddddd", id="clash with ephemeral containers"),
+        pytest.param(
+            make_pod(containers=("kdebug-aaaaa",)),
+            ["aaaaa", "bbbbb"],
+            "kdebug-bbbbb",
+            id="clash with a container",
+        ),
+        pytest.param(
+            make_pod(init=("kdebug-aaaaa",)),
+            ["aaaaa", "ccccc"],
+            "kdebug-ccccc",
+            id="clash with an init container",
+        ),
+        pytest.param(
+            make_pod(ephemeral=[{"name": "kdebug-aaaaa"}, {"name": "kdebug-bbbbb"}]),
+            ["aaaaa", "bbbbb", "ddddd"],
+            "kdebug-ddddd",
+            id="clash with ephemeral containers",
+        ),
     ],
 )
 def test_unique_container_name_rerolls_until_free(pod, rolls, name):
@@ -106,8 +146,14 @@ def test_unique_container_name_gives_up_on_a_stuck_source():
         spec.unique_container_name(make_pod(containers=("kdebug-aaaaa",)), itertools.repeat("aaaaa").__next__)
 
 
-SHELL = {"name": "kdebug-old01", "image": "busybox:1.36.1", "targetContainerName": "app", "command": ["sh"],
-         "stdin": True, "tty": True}
+SHELL = {
+    "name": "kdebug-old01",
+    "image": "busybox:1.36.1",
+    "targetContainerName": "app",
+    "command": ["sh"],
+    "stdin": True,
+    "tty": True,
+}
 RUNNING = {"name": "kdebug-old01", "state": {"running": {}}}
 
 
@@ -115,13 +161,21 @@ RUNNING = {"name": "kdebug-old01", "state": {"running": {}}}
     ("ephemeral", "statuses", "found"),
     [
         pytest.param([SHELL], [RUNNING], "kdebug-old01", id="running shell same image and target"),
-        pytest.param([SHELL], [{"name": "kdebug-old01", "state": {"terminated": {"exitCode": 0}}}], None,
-                     id="terminated shell"),
+        pytest.param(
+            [SHELL],
+            [{"name": "kdebug-old01", "state": {"terminated": {"exitCode": 0}}}],
+            None,
+            id="terminated shell",
+        ),
         pytest.param([{**SHELL, "image": "other"}], [RUNNING], None, id="other image"),
         pytest.param([{**SHELL, "targetContainerName": "sidecar"}], [RUNNING], None, id="other target"),
         pytest.param([{**SHELL, "command": ["sh", "-c", "sleep 9"]}], [RUNNING], None, id="has a command"),
-        pytest.param([{**SHELL, "name": "debugger-old01"}], [{**RUNNING, "name": "debugger-old01"}], None,
-                     id="not kdebug's"),
+        pytest.param(
+            [{**SHELL, "name": "debugger-old01"}],
+            [{**RUNNING, "name": "debugger-old01"}],
+            None,
+            id="not kdebug's",
+        ),
         pytest.param([{**SHELL, "tty": False, "stdinOnce": True}], [RUNNING], None, id="non-interactive"),
     ],
 )
@@ -134,14 +188,26 @@ def test_find_reusable_container(ephemeral, statuses, found):
     ("state", "expected"),
     [
         pytest.param({"running": {}}, spec.StartupState("running"), id="running"),
-        pytest.param({"waiting": {"reason": "ContainerCreating"}},
-                     spec.StartupState("waiting", "ContainerCreating"), id="creating"),
-        pytest.param({"waiting": {"reason": "ImagePullBackOff", "message": "Back-off"}},
-                     spec.StartupState("failed", "ImagePullBackOff", "Back-off"), id="pull back-off"),
-        pytest.param({"waiting": {"reason": "CreateContainerConfigError", "message": "m"}},
-                     spec.StartupState("failed", "CreateContainerConfigError", "m"), id="config error"),
-        pytest.param({"terminated": {"reason": "Error", "exitCode": 4}},
-                     spec.StartupState("terminated", "Error", "", 4), id="terminated"),
+        pytest.param(
+            {"waiting": {"reason": "ContainerCreating"}},
+            spec.StartupState("waiting", "ContainerCreating"),
+            id="creating",
+        ),
+        pytest.param(
+            {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off"}},
+            spec.StartupState("failed", "ImagePullBackOff", "Back-off"),
+            id="pull back-off",
+        ),
+        pytest.param(
+            {"waiting": {"reason": "CreateContainerConfigError", "message": "m"}},
+            spec.StartupState("failed", "CreateContainerConfigError", "m"),
+            id="config error",
+        ),
+        pytest.param(
+            {"terminated": {"reason": "Error", "exitCode": 4}},
+            spec.StartupState("terminated", "Error", "", 4),
+            id="terminated",
+        ),
         pytest.param(None, spec.StartupState("waiting", "Pending"), id="no status yet"),
     ],
 )
@@ -162,8 +228,11 @@ def test_no_hint_for_other_failures():
 
 @pytest.mark.parametrize(
     ("timeout", "interval"),
-    [pytest.param(3600, 30, id="capped at 30s"), pytest.param(60, 15, id="a quarter"),
-     pytest.param(2, 1, id="at least 1s")],
+    [
+        pytest.param(3600, 30, id="capped at 30s"),
+        pytest.param(60, 15, id="a quarter"),
+        pytest.param(2, 1, id="at least 1s"),
+    ],
 )
 def test_idle_check_interval(timeout, interval):
     assert spec.idle_check_interval(timeout) == interval
@@ -182,6 +251,6 @@ def test_guarded_shell_is_reusable():
 
 
 def test_a_shell_behind_an_older_version_of_the_guard_is_still_reusable():
-    older = {**SHELL, "command": ["sh", "-c", "exec \"$@\"", spec.IDLE_GUARD_NAME, "sh"]}
+    older = {**SHELL, "command": ["sh", "-c", 'exec "$@"', spec.IDLE_GUARD_NAME, "sh"]}
     pod = make_pod(ephemeral=[older], statuses=[RUNNING])
     assert spec.find_reusable_container(pod, "busybox:1.36.1", "app") == "kdebug-old01"

@@ -105,17 +105,25 @@ class Sink:
         pass
 
 
-EXIT_3 = channels.encode_frame(channels.ERROR, json.dumps({
-    "status": "Failure", "reason": "NonZeroExitCode",
-    "details": {"causes": [{"reason": "ExitCode", "message": "3"}]}}).encode())
+EXIT_3 = channels.encode_frame(
+    channels.ERROR,
+    json.dumps(
+        {
+            "status": "Failure",
+            "reason": "NonZeroExitCode",
+            "details": {"causes": [{"reason": "ExitCode", "message": "3"}]},
+        }
+    ).encode(),
+)
 
 
 def test_stdin_is_sent_then_half_closed_on_v5(channel_server):
     server = channel_server(replies=[channels.encode_frame(channels.STDOUT, b"out")])
     stdin = pipe_with(b"hello\n")
     out = Sink()
-    result = streaming.run_stream(server.connect(), streaming.StreamTarget(stdin_fd=stdin, stdout=out,
-                                                                           stderr=out))
+    result = streaming.run_stream(
+        server.connect(), streaming.StreamTarget(stdin_fd=stdin, stdout=out, stderr=out)
+    )
     os.close(stdin)
     sent = [data for kind, data in server.received if kind == "binary"]
     assert sent == [b"\x00hello\n", bytes([255, 0])]
@@ -126,8 +134,9 @@ def test_stdin_is_sent_then_half_closed_on_v5(channel_server):
 def test_status_channel_gives_exit_code(channel_server):
     server = channel_server(replies=[EXIT_3])
     stdin = pipe_with(b"")
-    result = streaming.run_stream(server.connect(), streaming.StreamTarget(stdin_fd=stdin, stdout=Sink(),
-                                                                           stderr=Sink()))
+    result = streaming.run_stream(
+        server.connect(), streaming.StreamTarget(stdin_fd=stdin, stdout=Sink(), stderr=Sink())
+    )
     os.close(stdin)
     assert (result.status.exit_code, result.lost) == (3, False)
 
@@ -135,8 +144,9 @@ def test_status_channel_gives_exit_code(channel_server):
 def test_v4_falls_back_and_closes_socket_at_eof(channel_server):
     server = channel_server(protocols=(channels.V4_PROTOCOL,))
     stdin = pipe_with(b"data")
-    result = streaming.run_stream(server.connect(), streaming.StreamTarget(stdin_fd=stdin, stdout=Sink(),
-                                                                           stderr=Sink()))
+    result = streaming.run_stream(
+        server.connect(), streaming.StreamTarget(stdin_fd=stdin, stdout=Sink(), stderr=Sink())
+    )
     os.close(stdin)
     assert result.protocol == channels.V4_PROTOCOL
     assert server.done.wait(5)
@@ -153,8 +163,9 @@ def test_idle_session_is_kept_alive_with_pings(channel_server):
         os.write(write_end, b"quit")
 
     threading.Thread(target=quit_after_pings, daemon=True).start()
-    streaming.run_stream(ws, streaming.StreamTarget(stdin_fd=read_end, stdout=Sink(), stderr=Sink()),
-                         ping_interval=0.05)
+    streaming.run_stream(
+        ws, streaming.StreamTarget(stdin_fd=read_end, stdout=Sink(), stderr=Sink()), ping_interval=0.05
+    )
     os.close(read_end)
     os.close(write_end)
     assert sum(1 for kind, _ in server.received if kind == "ping") >= 2
@@ -163,8 +174,11 @@ def test_idle_session_is_kept_alive_with_pings(channel_server):
 def test_silent_peer_is_declared_lost(channel_server):
     server = channel_server(answer_pings=False)  # like a server gone without closing the connection
     read_end, write_end = os.pipe()
-    result = streaming.run_stream(server.connect(), streaming.StreamTarget(stdin_fd=read_end, stdout=Sink(),
-                                                                           stderr=Sink()), ping_interval=0.05)
+    result = streaming.run_stream(
+        server.connect(),
+        streaming.StreamTarget(stdin_fd=read_end, stdout=Sink(), stderr=Sink()),
+        ping_interval=0.05,
+    )
     os.close(read_end)
     os.close(write_end)
     assert (result.status, result.lost) == (None, True)

@@ -31,8 +31,13 @@ def test_piped_stdin_container_reads_eof(demo_emulator, kubeconfig):
 def test_sigint_while_waiting_exits_130_with_one_line(demo_emulator, kubeconfig):
     demo_emulator.api.runtime.create_delay = 30  # keep the debug container in ContainerCreating
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-    process = subprocess.Popen([KDEBUG, "attach", "web", "--", "true"], env=env, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [KDEBUG, "attach", "web", "--", "true"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         demo_emulator.wait_for(lambda: ephemeral_names(demo_emulator, "demo", "web") != [], timeout=15)
         process.send_signal(signal.SIGINT)

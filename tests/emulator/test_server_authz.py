@@ -14,8 +14,11 @@ SSRR = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews"
 
 
 def _rules_review(namespace):
-    return {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
-            "spec": {"namespace": namespace}}
+    return {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectRulesReview",
+        "spec": {"namespace": namespace},
+    }
 
 
 def _review(verb, resource, subresource="", namespace="default"):
@@ -131,15 +134,21 @@ def test_rules_review_of_an_unrestricted_user_is_cluster_admins_wildcard(api):
     assert response.status_code == 201
     body = response.json()
     assert (body["kind"], body["spec"], body["status"]["incomplete"]) == (
-        "SelfSubjectRulesReview", {"namespace": "default"}, False)
+        "SelfSubjectRulesReview",
+        {"namespace": "default"},
+        False,
+    )
     assert {"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]} in body["status"]["resourceRules"]
 
 
 def test_rules_review_lists_the_rules_that_apply_in_the_namespace(api, emulator):
-    emulator.add_user("hana", rules=[
-        {"verbs": ["get"], "resources": ["pods"], "namespaces": ["team"]},
-        {"verbs": ["create"], "resources": ["pods/attach"], "apiGroups": [""]},
-    ])
+    emulator.add_user(
+        "hana",
+        rules=[
+            {"verbs": ["get"], "resources": ["pods"], "namespaces": ["team"]},
+            {"verbs": ["create"], "resources": ["pods/attach"], "apiGroups": [""]},
+        ],
+    )
     rules = api.as_user("hana").post(SSRR, _rules_review("other")).json()["status"]["resourceRules"]
     assert {"verbs": ["create"], "apiGroups": [""], "resources": ["pods/attach"]} in rules
     assert not any(rule["resources"] == ["pods"] for rule in rules)  # that one is for namespace team

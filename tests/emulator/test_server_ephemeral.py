@@ -19,7 +19,6 @@ DEBUGGER = {
 }
 
 
-
 @pytest.fixture
 def target(emulator, make_pod):
     pod = emulator.apply(make_pod("target"))

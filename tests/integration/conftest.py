@@ -46,8 +46,11 @@ def sessions(run_kdebug):
 def console_env(tmp_path: Path, kubeconfig: Path) -> dict[str, str]:
     """The environment for a `kdebug` subprocess that shares the test's isolated directories."""
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-    env.update(XDG_DATA_HOME=str(tmp_path / "data"), XDG_CACHE_HOME=str(tmp_path / "cache"),
-               XDG_CONFIG_HOME=str(tmp_path / "config"))
+    env.update(
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+    )
     env.pop("KDEBUG_CONFIG", None)
     return env
 
@@ -70,8 +73,11 @@ RESTRICTED_CONTAINER = {
 
 
 def namespace(name: str, level: str) -> dict:
-    return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": level}}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": level}},
+    }
 
 
 def target_pod(ns: str, level: str, user: str) -> dict:
@@ -84,8 +90,12 @@ def target_pod(ns: str, level: str, user: str) -> dict:
         container["securityContext"] = dict(RESTRICTED_CONTAINER)
         # restricted admits no root: a root image gets a uid from the pod, like a real deployment would
         pod_security = pod_security or {"runAsUser": 1000, "runAsGroup": 1000, "runAsNonRoot": True}
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "target", "namespace": ns},
-           "spec": {"containers": [container]}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "target", "namespace": ns},
+        "spec": {"containers": [container]},
+    }
     if pod_security:
         pod["spec"]["securityContext"] = pod_security
     return pod

@@ -15,11 +15,13 @@ from tests.integration.conftest import KDEBUG, console_env, env_of
 
 def crashing_pod() -> dict:
     return {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "crashy", "namespace": "demo",
-                                                         "labels": {"app": "crashy"}},
-        "spec": {"restartPolicy": "Always",
-                 "containers": [{"name": "app", "image": DEFAULT_DEBUG_IMAGE,
-                                 "command": ["sh", "-c", "exit 1"]}]},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "crashy", "namespace": "demo", "labels": {"app": "crashy"}},
+        "spec": {
+            "restartPolicy": "Always",
+            "containers": [{"name": "app", "image": DEFAULT_DEBUG_IMAGE, "command": ["sh", "-c", "exit 1"]}],
+        },
     }
 
 
@@ -39,8 +41,11 @@ def crashy(demo_emulator, kubeconfig) -> str:
 
 
 def copies_of(emulator, pod: str) -> list[dict]:
-    return [p for p in emulator.list("pods", "demo")
-            if ((p.get("metadata") or {}).get("labels") or {}).get(COPY_OF_LABEL) == pod]
+    return [
+        p
+        for p in emulator.list("pods", "demo")
+        if ((p.get("metadata") or {}).get("labels") or {}).get(COPY_OF_LABEL) == pod
+    ]
 
 
 def test_crash_looping_pod_suggests_copy(demo_emulator, kubeconfig, run_kdebug, crashy):
@@ -51,16 +56,36 @@ def test_crash_looping_pod_suggests_copy(demo_emulator, kubeconfig, run_kdebug, 
 
 
 def test_copy_runs_the_command_and_is_deleted_afterwards(demo_emulator, kubeconfig, run_kdebug, crashy):
-    result = run_kdebug("attach", crashy, "--copy", "--copy-command", "sleep infinity",
-                        "--kubeconfig", str(kubeconfig), "--", "echo", "in-the-copy")
+    result = run_kdebug(
+        "attach",
+        crashy,
+        "--copy",
+        "--copy-command",
+        "sleep infinity",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--",
+        "echo",
+        "in-the-copy",
+    )
     assert (result.code, result.out) == (0, "in-the-copy\n"), result.err
     assert "kdebug: deleted the copy crashy-kdebug-" in result.err
     assert copies_of(demo_emulator, crashy) == []
 
 
 def test_copy_is_kept_with_keep(demo_emulator, kubeconfig, run_kdebug, crashy):
-    result = run_kdebug("attach", crashy, "--copy", "--keep", "--copy-command", "sleep infinity",
-                        "--kubeconfig", str(kubeconfig), "--", "true")
+    result = run_kdebug(
+        "attach",
+        crashy,
+        "--copy",
+        "--keep",
+        "--copy-command",
+        "sleep infinity",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--",
+        "true",
+    )
     assert result.code == 0, result.err
     (copy,) = copies_of(demo_emulator, crashy)
     assert copy["spec"]["shareProcessNamespace"] is True
@@ -70,8 +95,17 @@ def test_copy_is_kept_with_keep(demo_emulator, kubeconfig, run_kdebug, crashy):
 
 
 def test_copy_never_touches_the_original_pod(demo_emulator, kubeconfig, run_kdebug, crashy):
-    run_kdebug("attach", crashy, "--copy", "--copy-command", "sleep infinity",
-               "--kubeconfig", str(kubeconfig), "--", "true")
+    run_kdebug(
+        "attach",
+        crashy,
+        "--copy",
+        "--copy-command",
+        "sleep infinity",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--",
+        "true",
+    )
     touched = [(r["method"], r["path"]) for r in mutating_requests(demo_emulator)]
     assert [method for method, _ in touched] == ["POST", "DELETE"]
     assert all("/pods/crashy-kdebug-" in path or path.endswith("/pods") for _, path in touched)
@@ -108,8 +142,15 @@ def test_copy_flags_without_copy_are_usage_errors(demo_emulator, kubeconfig, run
 @pytest.fixture
 def interactive_copy(kubeconfig, tmp_path, crashy):
     env = {**console_env(tmp_path, kubeconfig), "TERM": "xterm"}
-    child = pexpect.spawn(KDEBUG, ["attach", crashy, "--copy", "--copy-command", "sleep infinity"], env=env,
-                          dimensions=(24, 80), timeout=20, encoding="utf-8", codec_errors="replace")
+    child = pexpect.spawn(
+        KDEBUG,
+        ["attach", crashy, "--copy", "--copy-command", "sleep infinity"],
+        env=env,
+        dimensions=(24, 80),
+        timeout=20,
+        encoding="utf-8",
+        codec_errors="replace",
+    )
     yield child
     if child.isalive():
         child.terminate(force=True)

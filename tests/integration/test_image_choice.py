@@ -40,8 +40,9 @@ def test_banner_says_why_the_image_was_chosen(kubeconfig, run_kdebug):
 
 
 def test_image_flag_wins_over_the_catalog(demo_emulator, kubeconfig, run_kdebug):
-    result = run_kdebug("attach", "api", "--kubeconfig", str(kubeconfig), "--image", DEFAULT_DEBUG_IMAGE,
-                        "--", "true")
+    result = run_kdebug(
+        "attach", "api", "--kubeconfig", str(kubeconfig), "--image", DEFAULT_DEBUG_IMAGE, "--", "true"
+    )
     assert result.code == 0, result.err
     (container,) = ephemeral_containers(demo_emulator, "demo", "api")
     assert container["image"] == DEFAULT_DEBUG_IMAGE
@@ -52,7 +53,8 @@ def test_image_outside_the_allowlist_is_refused_before_any_request(
 ):
     write_config({"allowed_images": ["registry.corp/mirror/*"]})
     before = len(demo_emulator.requests)
-    result = run_kdebug("attach", "web", "--kubeconfig", str(kubeconfig), "--image", "docker.io/evil/tools:1",
-                        "--", "true")
+    result = run_kdebug(
+        "attach", "web", "--kubeconfig", str(kubeconfig), "--image", "docker.io/evil/tools:1", "--", "true"
+    )
     assert result.code == ExitCode.PERMISSION_DENIED
     assert len(demo_emulator.requests) == before

@@ -18,8 +18,9 @@ def test_json_has_the_profile_decision_for_a_nonroot_target(kubeconfig, run_kdeb
 
 def test_json_profile_follows_the_namespace_level(kubeconfig, run_kdebug, place_target):
     ns = place_target("restricted", "nonroot")
-    result = run_kdebug("inspect", "target", "-n", ns, "--kubeconfig", str(kubeconfig), "--no-registry",
-                        "-o", "json")
+    result = run_kdebug(
+        "inspect", "target", "-n", ns, "--kubeconfig", str(kubeconfig), "--no-registry", "-o", "json"
+    )
     security = json.loads(result.out)["security"]
     assert (security["profile"], security["level"]) == ("restricted", "restricted")
 
@@ -32,8 +33,18 @@ def test_table_prints_the_decision_and_its_reason(kubeconfig, run_kdebug):
 
 def test_planned_spec_carries_the_profile(kubeconfig, run_kdebug, place_target):
     ns = place_target("restricted", "nonroot")
-    result = run_kdebug("inspect", "target", "-n", ns, "--kubeconfig", str(kubeconfig), "--no-registry",
-                        "--spec", "-o", "json")
+    result = run_kdebug(
+        "inspect",
+        "target",
+        "-n",
+        ns,
+        "--kubeconfig",
+        str(kubeconfig),
+        "--no-registry",
+        "--spec",
+        "-o",
+        "json",
+    )
     planned = json.loads(result.out)["spec"]
     assert planned["securityContext"]["allowPrivilegeEscalation"] is False
     assert planned["securityContext"]["runAsUser"] == 65532
@@ -44,8 +55,9 @@ def test_namespace_rejecting_every_debugger_is_an_error_field(
 ):
     ns = place_target("restricted", "nonroot")
     add_privileged_debugger(demo_emulator, ns, "target")
-    result = run_kdebug("inspect", "target", "-n", ns, "--kubeconfig", str(kubeconfig), "--no-registry",
-                        "-o", "json")
+    result = run_kdebug(
+        "inspect", "target", "-n", ns, "--kubeconfig", str(kubeconfig), "--no-registry", "-o", "json"
+    )
     security = json.loads(result.out)["security"]
     assert security["profile"] is None
     assert "would reject any debug container" in security["error"]

@@ -149,8 +149,13 @@ def test_an_interactive_session_leaves_no_process_in_the_targets_pid_namespace(d
     pod["spec"]["containers"][0].update(image="docker.io/library/busybox:1.36.1", command=["sleep", "999999"])
     kubectl_create(demo, namespace(ns, "privileged"), pod)
     wait_running(demo, ns)
-    shell = pexpect.spawn(KDEBUG[0], [*KDEBUG[1:], "attach", "target", "-n", ns, "--no-reuse"],
-                          env=demo, timeout=60, dimensions=(30, 120))
+    shell = pexpect.spawn(
+        KDEBUG[0],
+        [*KDEBUG[1:], "attach", "target", "-n", ns, "--no-reuse"],
+        env=demo,
+        timeout=60,
+        dimensions=(30, 120),
+    )
     shell.expect("/proc/1/root")
     shell.sendline("echo read''y")
     shell.expect("ready")

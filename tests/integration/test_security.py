@@ -20,8 +20,11 @@ EXPECTED_USER = {  # (level, target) -> (runAsUser, runAsGroup) of the debugger,
 
 @pytest.mark.parametrize(
     ("level", "user"),
-    [pytest.param(level, user, id=f"{level}-{user}")
-     for level in ("privileged", "baseline", "restricted") for user in ("root", "nonroot")],
+    [
+        pytest.param(level, user, id=f"{level}-{user}")
+        for level in ("privileged", "baseline", "restricted")
+        for user in ("root", "nonroot")
+    ],
 )
 def test_auto_profile_succeeds_and_runs_as_the_right_user(
     demo_emulator, kubeconfig, run_kdebug, place_target, level, user
@@ -65,8 +68,9 @@ def test_explicit_profile_the_namespace_rejects_fails_before_any_patch(
     demo_emulator, kubeconfig, run_kdebug, place_target
 ):
     ns = place_target("restricted", "nonroot")
-    result = run_kdebug("attach", "target", "-n", ns, "--kubeconfig", str(kubeconfig),
-                        "--profile", "sysadmin", "--", "true")
+    result = run_kdebug(
+        "attach", "target", "-n", ns, "--kubeconfig", str(kubeconfig), "--profile", "sysadmin", "--", "true"
+    )
     assert result.code == ExitCode.PERMISSION_DENIED
     assert f"profile sysadmin violates namespace {ns}'s Pod Security" in result.err
     assert not [r for r in demo_emulator.requests if r["method"] == "PATCH"]
@@ -76,8 +80,19 @@ def test_force_sends_the_rejected_profile_and_the_server_refuses(
     demo_emulator, kubeconfig, run_kdebug, place_target
 ):
     ns = place_target("restricted", "nonroot")
-    result = run_kdebug("attach", "target", "-n", ns, "--kubeconfig", str(kubeconfig),
-                        "--profile", "sysadmin", "--force", "--", "true")
+    result = run_kdebug(
+        "attach",
+        "target",
+        "-n",
+        ns,
+        "--kubeconfig",
+        str(kubeconfig),
+        "--profile",
+        "sysadmin",
+        "--force",
+        "--",
+        "true",
+    )
     assert result.code == ExitCode.PERMISSION_DENIED
     assert 'violates PodSecurity "restricted:latest"' in result.err
     patched = [r["path"] for r in mutating_requests(demo_emulator)]
@@ -85,8 +100,9 @@ def test_force_sends_the_rejected_profile_and_the_server_refuses(
 
 
 def test_explicit_profile_the_namespace_admits_is_applied(demo_emulator, kubeconfig, run_kdebug):
-    result = run_kdebug("attach", "web", "--kubeconfig", str(kubeconfig), "--profile", "netadmin",
-                        "--", "true")
+    result = run_kdebug(
+        "attach", "web", "--kubeconfig", str(kubeconfig), "--profile", "netadmin", "--", "true"
+    )
     assert result.code == 0, result.err
     (container,) = ephemeral_containers(demo_emulator, "demo", "web")
     assert set(container["securityContext"]["capabilities"]["add"]) == {"NET_ADMIN", "NET_RAW"}

@@ -19,8 +19,9 @@ def only_session(sessions) -> dict:
 
 
 def test_ok_session_is_recorded_with_its_reason(kubeconfig, run_kdebug, sessions):
-    result = run_kdebug("attach", "web", "--kubeconfig", str(kubeconfig), "--reason", "INC-42",
-                        "--", "echo", "hello")
+    result = run_kdebug(
+        "attach", "web", "--kubeconfig", str(kubeconfig), "--reason", "INC-42", "--", "echo", "hello"
+    )
     assert result.code == 0, result.err
     record = only_session(sessions)
     assert (record["status"], record["exit_code"], record["reason"]) == ("ok", 0, "INC-42")
@@ -61,8 +62,16 @@ def test_recorded_sessions_verify(kubeconfig, run_kdebug):
 
 
 def test_image_pull_failure_is_recorded_as_failed(kubeconfig, run_kdebug, sessions):
-    result = run_kdebug("attach", "web", "--kubeconfig", str(kubeconfig),
-                        "--image", "registry.kdebug.test/no/such:1", "--", "true")
+    result = run_kdebug(
+        "attach",
+        "web",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--image",
+        "registry.kdebug.test/no/such:1",
+        "--",
+        "true",
+    )
     assert result.code == ExitCode.START_FAILED
     record = only_session(sessions)
     assert (record["status"], record["error_kind"]) == ("failed", "start_failed")
@@ -83,14 +92,24 @@ def test_failure_before_the_container_still_leaves_a_record(kubeconfig, run_kdeb
 
 
 def test_sigint_during_the_session_is_recorded_as_interrupted(demo_emulator, kubeconfig, tmp_path, sessions):
-    process = subprocess.Popen([KDEBUG, "attach", "web", "--", "sleep", "60"],
-                               env=console_env(tmp_path, kubeconfig), stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [KDEBUG, "attach", "web", "--", "sleep", "60"],
+        env=console_env(tmp_path, kubeconfig),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
-        demo_emulator.wait_for(lambda: any(
-            "running" in (s.get("state") or {})
-            for s in (demo_emulator.get("pods", "demo", "web") or {}).get("status", {})
-            .get("ephemeralContainerStatuses") or []), timeout=20)
+        demo_emulator.wait_for(
+            lambda: any(
+                "running" in (s.get("state") or {})
+                for s in (demo_emulator.get("pods", "demo", "web") or {})
+                .get("status", {})
+                .get("ephemeralContainerStatuses")
+                or []
+            ),
+            timeout=20,
+        )
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=20)
     finally:
@@ -128,8 +147,9 @@ def test_no_record_needs_the_config_to_allow_it(demo_emulator, kubeconfig, run_k
 
 def test_no_record_keeps_the_record_without_transcript(kubeconfig, run_kdebug, sessions, write_config):
     write_config({"sessions": {"allow_no_record": True}})
-    result = run_kdebug("attach", "web", "--kubeconfig", str(kubeconfig), "--no-record",
-                        "--", "echo", "secret")
+    result = run_kdebug(
+        "attach", "web", "--kubeconfig", str(kubeconfig), "--no-record", "--", "echo", "secret"
+    )
     assert result.code == 0, result.err
     record = only_session(sessions)
     assert record["recorded"] is False
@@ -145,8 +165,15 @@ def test_copy_session_records_the_copy_pod(demo_emulator, kubeconfig, run_kdebug
 def interactive(kubeconfig, tmp_path):
     """A `kdebug attach web` on a real pseudo-terminal, sharing the test's session store."""
     env = {**console_env(tmp_path, kubeconfig), "TERM": "xterm"}
-    child = pexpect.spawn(KDEBUG, ["attach", "web", "--record-input"], env=env, dimensions=(24, 80),
-                          timeout=20, encoding="utf-8", codec_errors="replace")
+    child = pexpect.spawn(
+        KDEBUG,
+        ["attach", "web", "--record-input"],
+        env=env,
+        dimensions=(24, 80),
+        timeout=20,
+        encoding="utf-8",
+        codec_errors="replace",
+    )
     yield child
     if child.isalive():
         child.terminate(force=True)

@@ -34,8 +34,11 @@ def test_close_stdin_frame_names_stdin_channel():
 
 
 NON_ZERO = {
-    "metadata": {}, "status": "Failure", "message": "command terminated with non-zero exit code: 3",
-    "reason": "NonZeroExitCode", "details": {"causes": [{"reason": "ExitCode", "message": "3"}]},
+    "metadata": {},
+    "status": "Failure",
+    "message": "command terminated with non-zero exit code: 3",
+    "reason": "NonZeroExitCode",
+    "details": {"causes": [{"reason": "ExitCode", "message": "3"}]},
 }
 
 
@@ -46,12 +49,18 @@ NON_ZERO = {
         pytest.param(NON_ZERO, RemoteStatus(3, NON_ZERO["message"], "NonZeroExitCode"), id="exit code cause"),
         pytest.param(
             {"status": "Failure", "message": "container not found", "reason": "InternalError"},
-            RemoteStatus(None, "container not found", "InternalError"), id="failure without exit code",
+            RemoteStatus(None, "container not found", "InternalError"),
+            id="failure without exit code",
         ),
         pytest.param(
-            {"status": "Failure", "message": "m", "reason": "NonZeroExitCode",
-             "details": {"causes": [{"reason": "ExitCode", "message": "x"}]}},
-            RemoteStatus(None, "m", "NonZeroExitCode"), id="unreadable exit code",
+            {
+                "status": "Failure",
+                "message": "m",
+                "reason": "NonZeroExitCode",
+                "details": {"causes": [{"reason": "ExitCode", "message": "x"}]},
+            },
+            RemoteStatus(None, "m", "NonZeroExitCode"),
+            id="unreadable exit code",
         ),
     ],
 )

@@ -25,8 +25,14 @@ EPHEMERAL = POD + "/ephemeralcontainers"
 
 
 def status_body(code: int, reason: str, message: str, details: dict | None = None) -> str:
-    body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "reason": reason,
-            "code": code}
+    body = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
     if details is not None:
         body["details"] = details
     return json.dumps(body)
@@ -37,22 +43,34 @@ def status_body(code: int, reason: str, message: str, details: dict | None = Non
     [
         pytest.param(403, POD, {}, PermissionDeniedError, ExitCode.PERMISSION_DENIED, id="403 forbidden"),
         pytest.param(404, POD, {"name": "web"}, NotFoundError, ExitCode.NOT_FOUND, id="404 not found"),
-        pytest.param(404, EPHEMERAL, {}, NotSupportedError, ExitCode.NOT_SUPPORTED,
-                     id="404 empty details on ephemeralcontainers"),
+        pytest.param(
+            404,
+            EPHEMERAL,
+            {},
+            NotSupportedError,
+            ExitCode.NOT_SUPPORTED,
+            id="404 empty details on ephemeralcontainers",
+        ),
         pytest.param(422, EPHEMERAL, {}, ApiError, ExitCode.API_ERROR, id="422 invalid"),
         pytest.param(500, "/api/v1/namespaces/d/pods", None, ApiError, ExitCode.API_ERROR, id="500"),
     ],
 )
 def test_error_from_response_maps_status(status, path, details, error_type, code):
-    error = kube.error_from_response(status, status_body(status, "R", "the server's words", details), "PATCH",
-                                     path, "https://k")
+    error = kube.error_from_response(
+        status, status_body(status, "R", "the server's words", details), "PATCH", path, "https://k"
+    )
     assert type(error) is error_type
     assert error.exit_code == code
 
 
 def test_server_message_is_kept():
-    error = kube.error_from_response(403, status_body(403, "Forbidden", 'pods "web" is forbidden: no'), "GET",
-                                     "/api/v1/namespaces/d/pods/web", "https://k")
+    error = kube.error_from_response(
+        403,
+        status_body(403, "Forbidden", 'pods "web" is forbidden: no'),
+        "GET",
+        "/api/v1/namespaces/d/pods/web",
+        "https://k",
+    )
     assert error.message == 'pods "web" is forbidden: no'
 
 
@@ -63,8 +81,9 @@ def test_disabled_ephemeral_containers_are_named():
 
 
 def test_401_says_credentials_rejected_without_secrets():
-    error = kube.error_from_response(401, status_body(401, "Unauthorized", "Unauthorized"), "GET", "/api",
-                                     "https://k:6443")
+    error = kube.error_from_response(
+        401, status_body(401, "Unauthorized", "Unauthorized"), "GET", "/api", "https://k:6443"
+    )
     assert isinstance(error, UnreachableError)
     assert "rejected the credentials" in error.message
 
@@ -104,18 +123,35 @@ class ScriptedServer:
         self.httpd.server_close()
 
 
-def write_kubeconfig(path, server: str, namespace: str | None = "team-a", token: str = "s3cr3t-token",
-                     context: str = "ctx-a", extra_contexts: tuple[str, ...] = ()) -> None:
-    contexts = [{"name": context, "context": {"cluster": "c", "user": "u",
-                                              **({"namespace": namespace} if namespace else {})}}]
-    contexts += [{"name": name, "context": {"cluster": "c", "user": "u", "namespace": name}}
-                 for name in extra_contexts]
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": context,
-        "clusters": [{"name": "c", "cluster": {"server": server}}],
-        "users": [{"name": "u", "user": {"token": token}}],
-        "contexts": contexts,
-    }))
+def write_kubeconfig(
+    path,
+    server: str,
+    namespace: str | None = "team-a",
+    token: str = "s3cr3t-token",
+    context: str = "ctx-a",
+    extra_contexts: tuple[str, ...] = (),
+) -> None:
+    contexts = [
+        {
+            "name": context,
+            "context": {"cluster": "c", "user": "u", **({"namespace": namespace} if namespace else {})},
+        }
+    ]
+    contexts += [
+        {"name": name, "context": {"cluster": "c", "user": "u", "namespace": name}} for name in extra_contexts
+    ]
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": context,
+                "clusters": [{"name": "c", "cluster": {"server": server}}],
+                "users": [{"name": "u", "user": {"token": token}}],
+                "contexts": contexts,
+            }
+        )
+    )
 
 
 @pytest.fixture
@@ -159,8 +195,17 @@ def test_unknown_context_is_usage_error(tmp_path):
 def test_kubeconfig_env_with_several_files_is_merged(tmp_path, monkeypatch):
     first, second = tmp_path / "a", tmp_path / "b"
     write_kubeconfig(first, "http://127.0.0.1:1", namespace="from-first")
-    second.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "contexts": [
-        {"name": "other", "context": {"cluster": "c", "user": "u", "namespace": "from-second"}}]}))
+    second.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "contexts": [
+                    {"name": "other", "context": {"cluster": "c", "user": "u", "namespace": "from-second"}}
+                ],
+            }
+        )
+    )
     monkeypatch.setenv("KUBECONFIG", f"{first}:{second}")
     assert kube.connect(None, context="other").namespace == "from-second"
 

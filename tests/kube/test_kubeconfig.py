@@ -42,8 +42,11 @@ CTX = {"main": {"cluster": "c", "user": "u", "namespace": "team"}}
         pytest.param({"token": "t"}, True, id="token"),
         pytest.param({"username": "a", "password": "b"}, True, id="basic auth"),
         pytest.param({"client-certificate-data": "QQ==", "client-key-data": "QQ=="}, True, id="client cert"),
-        pytest.param({"exec": {"command": "x", "apiVersion": "client.authentication.k8s.io/v1"}}, False,
-                     id="exec plugin"),
+        pytest.param(
+            {"exec": {"command": "x", "apiVersion": "client.authentication.k8s.io/v1"}},
+            False,
+            id="exec plugin",
+        ),
         pytest.param({"auth-provider": {"name": "oidc"}}, False, id="auth provider"),
         pytest.param({"token": "t", "as": "someone"}, False, id="impersonation"),
     ],
@@ -55,15 +58,25 @@ def test_only_static_credentials_skip_the_official_loader(tmp_path: Path, user: 
 
 
 def test_a_proxy_url_needs_the_official_loader(tmp_path: Path) -> None:
-    path = write(tmp_path / "config", {"c": {"server": "https://k", "proxy-url": "http://p:3128"}},
-                 {"u": {"token": "t"}}, CTX, "main")
+    path = write(
+        tmp_path / "config",
+        {"c": {"server": "https://k", "proxy-url": "http://p:3128"}},
+        {"u": {"token": "t"}},
+        CTX,
+        "main",
+    )
     assert kc.static_credentials(kc.load_merged([path]), None) is None
 
 
 def test_first_file_wins_for_each_name_and_for_the_current_context(tmp_path: Path) -> None:
     first = write(tmp_path / "a", {"c": {"server": "https://first"}}, {"u": {"token": "one"}}, CTX, "main")
-    second = write(tmp_path / "b", {"c": {"server": "https://second"}, "d": {"server": "https://d"}},
-                   {"u": {"token": "two"}}, {"other": {"cluster": "d", "user": "u"}}, "other")
+    second = write(
+        tmp_path / "b",
+        {"c": {"server": "https://second"}, "d": {"server": "https://d"}},
+        {"u": {"token": "two"}},
+        {"other": {"cluster": "d", "user": "u"}},
+        "other",
+    )
     merged = kc.load_merged([first, second])
     assert merged.current_context == "main"
     credentials = kc.static_credentials(merged, None)
@@ -75,8 +88,13 @@ def test_relative_paths_resolve_against_their_kubeconfig(tmp_path: Path) -> None
     (tmp_path / "certs").mkdir()
     (tmp_path / "certs" / "ca.crt").write_text("ca")
     (tmp_path / "token").write_text("from-file\n")
-    path = write(tmp_path / "config", {"c": {"server": "https://k", "certificate-authority": "certs/ca.crt"}},
-                 {"u": {"tokenFile": "token"}}, CTX, "main")
+    path = write(
+        tmp_path / "config",
+        {"c": {"server": "https://k", "certificate-authority": "certs/ca.crt"}},
+        {"u": {"tokenFile": "token"}},
+        CTX,
+        "main",
+    )
     credentials = kc.static_credentials(kc.load_merged([path]), None)
     assert credentials.ca_file == str(tmp_path / "certs" / "ca.crt")
     assert credentials.token == "from-file"
@@ -84,8 +102,13 @@ def test_relative_paths_resolve_against_their_kubeconfig(tmp_path: Path) -> None
 
 def test_embedded_keys_go_to_private_files(tmp_path: Path) -> None:
     key = base64.b64encode(b"PRIVATE KEY").decode()
-    path = write(tmp_path / "config", {"c": {"server": "https://k"}},
-                 {"u": {"client-certificate-data": key, "client-key-data": key}}, CTX, "main")
+    path = write(
+        tmp_path / "config",
+        {"c": {"server": "https://k"}},
+        {"u": {"client-certificate-data": key, "client-key-data": key}},
+        CTX,
+        "main",
+    )
     credentials = kc.static_credentials(kc.load_merged([path]), None)
     assert Path(credentials.key_file).read_bytes() == b"PRIVATE KEY"
     assert stat.S_IMODE(os.stat(credentials.key_file).st_mode) == 0o600
@@ -112,8 +135,13 @@ def test_malformed_kubeconfig_is_a_usage_error(tmp_path: Path, content: str, mes
 
 
 def test_missing_embedded_ca_file_is_named(tmp_path: Path) -> None:
-    path = write(tmp_path / "config", {"c": {"server": "https://k", "certificate-authority": "nope.crt"}},
-                 {"u": {"token": "t"}}, CTX, "main")
+    path = write(
+        tmp_path / "config",
+        {"c": {"server": "https://k", "certificate-authority": "nope.crt"}},
+        {"u": {"token": "t"}},
+        CTX,
+        "main",
+    )
     with pytest.raises(UsageError, match="nope.crt does not exist"):
         kube.connect(str(path))
 
@@ -128,16 +156,23 @@ def test_static_kubeconfigs_reach_the_emulator(emulator: Emulator, tmp_path: Pat
 
 def test_exec_plugins_go_through_the_official_loader(emulator: Emulator, tmp_path: Path) -> None:
     plugin = tmp_path / "credential-plugin"
-    plugin.write_text(textwrap.dedent(f"""\
+    plugin.write_text(
+        textwrap.dedent(f"""\
         #!{sys.executable}
         import json
         print(json.dumps({{"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
                           "status": {{"token": {emulator.token("admin")!r}}}}}))
-        """))
+        """)
+    )
     plugin.chmod(0o700)
     config = yaml.safe_load(emulator.write_kubeconfig(tmp_path / "static").read_text())
-    config["users"][0]["user"] = {"exec": {"apiVersion": "client.authentication.k8s.io/v1",
-                                           "command": str(plugin), "interactiveMode": "Never"}}
+    config["users"][0]["user"] = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": str(plugin),
+            "interactiveMode": "Never",
+        }
+    }
     path = tmp_path / "config"
     path.write_text(yaml.safe_dump(config))
     client = kube.connect(str(path))
@@ -163,16 +198,29 @@ def test_attach_with_a_static_kubeconfig_never_imports_kubernetes(demo_emulator:
 @pytest.mark.parametrize(
     ("cluster", "user"),
     [
-        pytest.param({"certificate-authority-data": base64.b64encode(b"not a certificate").decode()}, {},
-                     id="CA data that is no certificate"),
-        pytest.param({}, {"client-certificate-data": base64.b64encode(b"junk").decode(),
-                          "client-key-data": base64.b64encode(b"junk").decode()},
-                     id="client pair that is junk"),
+        pytest.param(
+            {"certificate-authority-data": base64.b64encode(b"not a certificate").decode()},
+            {},
+            id="CA data that is no certificate",
+        ),
+        pytest.param(
+            {},
+            {
+                "client-certificate-data": base64.b64encode(b"junk").decode(),
+                "client-key-data": base64.b64encode(b"junk").decode(),
+            },
+            id="client pair that is junk",
+        ),
     ],
 )
 def test_unusable_tls_material_is_one_usage_error(tmp_path: Path, cluster: dict, user: dict) -> None:
-    path = write(tmp_path / "config", {"c": {"server": "https://127.0.0.1:9", **cluster}},
-                 {"u": {"token": "t", **user}}, CTX, "main")
+    path = write(
+        tmp_path / "config",
+        {"c": {"server": "https://127.0.0.1:9", **cluster}},
+        {"u": {"token": "t", **user}},
+        CTX,
+        "main",
+    )
     with pytest.raises(UsageError, match="cannot be used") as info:
         kube.connect(str(path))
     assert "junk" not in info.value.message and "not a certificate" not in info.value.message
@@ -183,8 +231,11 @@ def test_unusable_tls_material_is_one_usage_error(tmp_path: Path, cluster: dict,
     [
         pytest.param(b"\xff\xfe\x00binary", "not a text file", id="binary file"),
         pytest.param(b"contexts: {a: b}", "contexts must be a list", id="contexts not a list"),
-        pytest.param(b"contexts:\n- name: main\n  context: just-a-string\ncurrent-context: main",
-                     "must be a mapping", id="context body not a mapping"),
+        pytest.param(
+            b"contexts:\n- name: main\n  context: just-a-string\ncurrent-context: main",
+            "must be a mapping",
+            id="context body not a mapping",
+        ),
     ],
 )
 def test_wrongly_shaped_kubeconfigs_are_one_usage_error(tmp_path: Path, content: bytes, message: str) -> None:
@@ -196,8 +247,12 @@ def test_wrongly_shaped_kubeconfigs_are_one_usage_error(tmp_path: Path, content:
 
 def test_embedded_ca_data_stays_in_memory(tmp_path: Path) -> None:
     pem = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-    path = write(tmp_path / "config",
-                 {"c": {"server": "https://k", "certificate-authority-data": base64.b64encode(pem).decode()}},
-                 {"u": {"token": "t"}}, CTX, "main")
+    path = write(
+        tmp_path / "config",
+        {"c": {"server": "https://k", "certificate-authority-data": base64.b64encode(pem).decode()}},
+        {"u": {"token": "t"}},
+        CTX,
+        "main",
+    )
     credentials = kc.static_credentials(kc.load_merged([path]), None)
     assert (credentials.ca_file, credentials.ca_data) == (None, pem.decode())

@@ -13,8 +13,21 @@ from kdebug.kube.targets import (
 from kdebug.models import TargetRef
 
 
-def pod(name="web", *, containers=("app",), phase="Running", ready=True, created="2026-01-01T00:00:00Z",
-        owners=(), annotations=None, init=(), running=None, waiting=None, os_name=None, deleting=False):
+def pod(
+    name="web",
+    *,
+    containers=("app",),
+    phase="Running",
+    ready=True,
+    created="2026-01-01T00:00:00Z",
+    owners=(),
+    annotations=None,
+    init=(),
+    running=None,
+    waiting=None,
+    os_name=None,
+    deleting=False,
+):
     running = set(containers) if running is None else set(running)
     statuses = []
     for c in containers:
@@ -23,18 +36,28 @@ def pod(name="web", *, containers=("app",), phase="Running", ready=True, created
         else:
             state = {"waiting": {"reason": (waiting or "ContainerCreating")}}
         statuses.append({"name": c, "state": state})
-    meta = {"name": name, "namespace": "demo", "uid": f"uid-{name}", "creationTimestamp": created,
-            "ownerReferences": [{"kind": k, "name": n, "uid": u} for k, n, u in owners]}
+    meta = {
+        "name": name,
+        "namespace": "demo",
+        "uid": f"uid-{name}",
+        "creationTimestamp": created,
+        "ownerReferences": [{"kind": k, "name": n, "uid": u} for k, n, u in owners],
+    }
     if annotations:
         meta["annotations"] = annotations
     if deleting:
         meta["deletionTimestamp"] = created
-    spec = {"containers": [{"name": c, "image": "x"} for c in containers],
-            "initContainers": [{"name": c, "image": "x"} for c in init]}
+    spec = {
+        "containers": [{"name": c, "image": "x"} for c in containers],
+        "initContainers": [{"name": c, "image": "x"} for c in init],
+    }
     if os_name:
         spec["os"] = {"name": os_name}
-    status = {"phase": phase, "containerStatuses": statuses,
-              "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
+    status = {
+        "phase": phase,
+        "containerStatuses": statuses,
+        "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+    }
     return {"metadata": meta, "spec": spec, "status": status}
 
 
@@ -90,36 +113,62 @@ def test_label_selector_string_renders_labels_and_expressions():
 
 def test_deployment_pods_found_through_replicaset_owner_chain():
     deployment = {"metadata": {"name": "shop", "uid": "d1"}}
-    ours = {"metadata": {"name": "shop-abc", "uid": "rs1",
-                         "ownerReferences": [{"kind": "Deployment", "uid": "d1"}]}}
-    other = {"metadata": {"name": "other-abc", "uid": "rs2",
-                          "ownerReferences": [{"kind": "Deployment", "uid": "d2"}]}}
-    pods = [pod("a", owners=[("ReplicaSet", "shop-abc", "rs1")]),
-            pod("b", owners=[("ReplicaSet", "other-abc", "rs2")]),
-            pod("c")]
+    ours = {
+        "metadata": {
+            "name": "shop-abc",
+            "uid": "rs1",
+            "ownerReferences": [{"kind": "Deployment", "uid": "d1"}],
+        }
+    }
+    other = {
+        "metadata": {
+            "name": "other-abc",
+            "uid": "rs2",
+            "ownerReferences": [{"kind": "Deployment", "uid": "d2"}],
+        }
+    }
+    pods = [
+        pod("a", owners=[("ReplicaSet", "shop-abc", "rs1")]),
+        pod("b", owners=[("ReplicaSet", "other-abc", "rs2")]),
+        pod("c"),
+    ]
     owned = pods_owned_by(pods, deployment, "deployment", [ours, other])
     assert [p["metadata"]["name"] for p in owned] == ["a"]
 
 
 def test_statefulset_pods_are_owned_directly():
     sts = {"metadata": {"name": "db", "uid": "s1"}}
-    pods = [pod("db-0", owners=[("StatefulSet", "db", "s1")]),
-            pod("db-x", owners=[("StatefulSet", "db", "s9")])]
+    pods = [
+        pod("db-0", owners=[("StatefulSet", "db", "s1")]),
+        pod("db-x", owners=[("StatefulSet", "db", "s9")]),
+    ]
     assert [p["metadata"]["name"] for p in pods_owned_by(pods, sts, "statefulset", [])] == ["db-0"]
 
 
 @pytest.mark.parametrize(
     ("pods", "chosen"),
     [
-        pytest.param([pod("old", created="2026-01-01T00:00:00Z"), pod("new", created="2026-02-01T00:00:00Z")],
-                     "new", id="newest of ready pods"),
-        pytest.param([pod("ready", created="2026-01-01T00:00:00Z"),
-                      pod("unready", ready=False, created="2026-02-01T00:00:00Z")],
-                     "ready", id="ready beats newer"),
-        pytest.param([pod("pending", phase="Pending"), pod("running", ready=False)], "running",
-                     id="only running pods"),
-        pytest.param([pod("leaving", deleting=True, created="2026-03-01T00:00:00Z"), pod("staying")],
-                     "staying", id="terminating pods skipped"),
+        pytest.param(
+            [pod("old", created="2026-01-01T00:00:00Z"), pod("new", created="2026-02-01T00:00:00Z")],
+            "new",
+            id="newest of ready pods",
+        ),
+        pytest.param(
+            [
+                pod("ready", created="2026-01-01T00:00:00Z"),
+                pod("unready", ready=False, created="2026-02-01T00:00:00Z"),
+            ],
+            "ready",
+            id="ready beats newer",
+        ),
+        pytest.param(
+            [pod("pending", phase="Pending"), pod("running", ready=False)], "running", id="only running pods"
+        ),
+        pytest.param(
+            [pod("leaving", deleting=True, created="2026-03-01T00:00:00Z"), pod("staying")],
+            "staying",
+            id="terminating pods skipped",
+        ),
     ],
 )
 def test_choose_pod_prefers_running_ready_newest(pods, chosen):
@@ -146,12 +195,24 @@ def test_not_found_without_near_names_says_only_what_was_searched():
     [
         pytest.param(pod(containers=("app",)), None, "app", id="only container"),
         pytest.param(pod(containers=("app", "sidecar")), "sidecar", "sidecar", id="-c wins"),
-        pytest.param(pod(containers=("app", "sidecar"),
-                         annotations={"kubectl.kubernetes.io/default-container": "sidecar"}), None, "sidecar",
-                     id="default-container annotation"),
-        pytest.param(pod(containers=("app", "sidecar"),
-                         annotations={"kubectl.kubernetes.io/default-container": "sidecar"}), "app", "app",
-                     id="-c beats annotation"),
+        pytest.param(
+            pod(
+                containers=("app", "sidecar"),
+                annotations={"kubectl.kubernetes.io/default-container": "sidecar"},
+            ),
+            None,
+            "sidecar",
+            id="default-container annotation",
+        ),
+        pytest.param(
+            pod(
+                containers=("app", "sidecar"),
+                annotations={"kubectl.kubernetes.io/default-container": "sidecar"},
+            ),
+            "app",
+            "app",
+            id="-c beats annotation",
+        ),
     ],
 )
 def test_choose_container(target, requested, chosen):
@@ -180,15 +241,24 @@ def test_choose_container_unknown_name_is_not_found_with_list():
 @pytest.mark.parametrize(
     ("target", "node", "words"),
     [
-        pytest.param(pod(annotations={"kubernetes.io/config.mirror": "abc"}), None, "static (mirror) pod",
-                     id="mirror pod"),
+        pytest.param(
+            pod(annotations={"kubernetes.io/config.mirror": "abc"}),
+            None,
+            "static (mirror) pod",
+            id="mirror pod",
+        ),
         pytest.param(pod(os_name="windows"), None, "Windows", id="windows pod os"),
-        pytest.param(pod(), {"metadata": {"labels": {"kubernetes.io/os": "windows"}}}, "Windows",
-                     id="windows node"),
+        pytest.param(
+            pod(), {"metadata": {"labels": {"kubernetes.io/os": "windows"}}}, "Windows", id="windows node"
+        ),
         pytest.param(pod(phase="Pending"), None, "is Pending", id="pending pod"),
         pytest.param(pod(phase="Succeeded"), None, "is Succeeded", id="completed pod"),
-        pytest.param(pod(running=(), waiting="CrashLoopBackOff"), None, "not running (CrashLoopBackOff)",
-                     id="crash looping container"),
+        pytest.param(
+            pod(running=(), waiting="CrashLoopBackOff"),
+            None,
+            "not running (CrashLoopBackOff)",
+            id="crash looping container",
+        ),
     ],
 )
 def test_refuse_undebuggable_explains(target, node, words):

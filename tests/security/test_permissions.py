@@ -245,21 +245,50 @@ ATTACH_EPHEMERAL = Permission("patch", "pods", "ephemeralcontainers", namespace=
     ("rule", "granted"),
     [
         pytest.param({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}, True, id="cluster-admin"),
-        pytest.param({"verbs": ["patch"], "apiGroups": [""], "resources": ["pods/ephemeralcontainers"]}, True,
-                     id="exact"),
-        pytest.param({"verbs": ["patch"], "apiGroups": [""], "resources": ["*/ephemeralcontainers"]}, True,
-                     id="any resource's subresource"),
-        pytest.param({"verbs": ["patch"], "apiGroups": [""], "resources": ["pods"]}, False,
-                     id="the resource is not its subresource"),
-        pytest.param({"verbs": ["patch"], "apiGroups": [""], "resources": ["pods/*"]}, False,
-                     id="RBAC has no resource/* form"),
+        pytest.param(
+            {"verbs": ["patch"], "apiGroups": [""], "resources": ["pods/ephemeralcontainers"]},
+            True,
+            id="exact",
+        ),
+        pytest.param(
+            {"verbs": ["patch"], "apiGroups": [""], "resources": ["*/ephemeralcontainers"]},
+            True,
+            id="any resource's subresource",
+        ),
+        pytest.param(
+            {"verbs": ["patch"], "apiGroups": [""], "resources": ["pods"]},
+            False,
+            id="the resource is not its subresource",
+        ),
+        pytest.param(
+            {"verbs": ["patch"], "apiGroups": [""], "resources": ["pods/*"]},
+            False,
+            id="RBAC has no resource/* form",
+        ),
         pytest.param({"verbs": ["get"], "apiGroups": [""], "resources": ["*"]}, False, id="other verb"),
-        pytest.param({"verbs": ["patch"], "apiGroups": ["apps"], "resources": ["*"]}, False,
-                     id="other group"),
-        pytest.param({"verbs": ["patch"], "apiGroups": [""], "resources": ["pods/ephemeralcontainers"],
-                      "resourceNames": ["api"]}, False, id="other names"),
-        pytest.param({"verbs": ["patch"], "apiGroups": [""], "resources": ["pods/ephemeralcontainers"],
-                      "resourceNames": ["web"]}, True, id="named"),
+        pytest.param(
+            {"verbs": ["patch"], "apiGroups": ["apps"], "resources": ["*"]}, False, id="other group"
+        ),
+        pytest.param(
+            {
+                "verbs": ["patch"],
+                "apiGroups": [""],
+                "resources": ["pods/ephemeralcontainers"],
+                "resourceNames": ["api"],
+            },
+            False,
+            id="other names",
+        ),
+        pytest.param(
+            {
+                "verbs": ["patch"],
+                "apiGroups": [""],
+                "resources": ["pods/ephemeralcontainers"],
+                "resourceNames": ["web"],
+            },
+            True,
+            id="named",
+        ),
     ],
 )
 def test_rules_allow_matches_as_rbac_does(rule, granted):
@@ -269,8 +298,9 @@ def test_rules_allow_matches_as_rbac_does(rule, granted):
 @pytest.mark.parametrize(
     ("status", "rules"),
     [
-        pytest.param({"resourceRules": [{"verbs": ["*"]}], "incomplete": False}, [{"verbs": ["*"]}],
-                     id="complete"),
+        pytest.param(
+            {"resourceRules": [{"verbs": ["*"]}], "incomplete": False}, [{"verbs": ["*"]}], id="complete"
+        ),
         pytest.param({"resourceRules": [{"verbs": ["*"]}], "incomplete": True}, None, id="incomplete"),
         pytest.param({"resourceRules": [], "evaluationError": "webhook down"}, None, id="evaluation error"),
         pytest.param({}, None, id="no rules"),

@@ -30,7 +30,12 @@ def main() -> None:
     env = {"PS1": "$ ", "TERM": "dumb", **spec["env"]}
     argv = [spec["shell"][0], "-c", spec["script"], "kdebug-idle-guard", *spec["shell"]]
     child = subprocess.Popen(
-        argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
+        argv,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
         preexec_fn=_take_controlling_tty if spec["ctty"] else None,
     )
     os.close(slave)

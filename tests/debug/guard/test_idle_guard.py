@@ -67,9 +67,16 @@ def test_the_exit_status_passes_and_nothing_is_left_behind(busybox_bin):
 def test_ctrl_c_interrupts_the_foreground_command_and_the_shell_lives_on(busybox_bin):
     # Output of the line means the line editor has given the terminal back (Ctrl-C is a signal again);
     # the probe waits at most 15 s for each expectation: only an interrupted `sleep 30` gives the prompt.
-    steps = [["expect", PROMPT], ["send", "echo run''ning; sleep 30"], ["expect", "running\r\n"], ["ctrl-c"],
-             ["expect", PROMPT], ["send", "echo still-here"], ["expect", "still-here\r\n"],
-             ["send", "exit 0"]]
+    steps = [
+        ["expect", PROMPT],
+        ["send", "echo run''ning; sleep 30"],
+        ["expect", "running\r\n"],
+        ["ctrl-c"],
+        ["expect", PROMPT],
+        ["send", "echo still-here"],
+        ["expect", "still-here\r\n"],
+        ["send", "exit 0"],
+    ]
     result = run_guarded(busybox_bin, steps)
     assert (result["exit"], result["orphans"]) == (0, [])
 
@@ -91,4 +98,3 @@ def test_with_bash_an_idle_hang_up_prints_no_job_notices(busybox_bin):
     assert (result["exit"], result["orphans"]) == (128 + 1, [])
     assert "while sleep" not in result["output"] and "Done" not in result["output"]
     assert "no job control" not in result["output"]
-
