@@ -69,7 +69,8 @@ def test_ctrl_c_interrupts_the_foreground_command_and_the_shell_lives_on(busybox
     # the probe waits at most 15 s for each expectation: only an interrupted `sleep 30` gives the prompt.
     steps = [
         ["expect", PROMPT],
-        ["send", "echo run''ning; sleep 30"],
+        # the child prints once it runs, so the Ctrl-C cannot land between the echo and the sleep
+        ["send", "sh -c 'echo run\"\"ning; sleep 30'"],
         ["expect", "running\r\n"],
         ["ctrl-c"],
         ["expect", PROMPT],
