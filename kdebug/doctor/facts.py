@@ -58,7 +58,7 @@ def gather_kubeconfig(request: DoctorRequest, connect: Connect) -> tuple[KubeApi
 
 def gather_server(client: KubeApi) -> dict:
     try:
-        version = client.get("/version")
+        version = client.get(paths.VERSION)
     except Exception as exc:
         return {"reachable": False, "version": None, "error": error_text(exc)}
     return {"reachable": True, "version": version, "error": None}
