@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +35,6 @@ def _sessions_root(ctx: typer.Context) -> None:
         sys.stdout.write(ctx.get_help() + "\n")
 
 
-_RELATIVE = re.compile(r"^(\d+)(s|m|h|d|w)$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _FIELD_ORDER = (
     "session_id",
     "status",
@@ -80,25 +78,11 @@ _FIELD_ORDER = (
 
 
 def parse_time_bound(text: str, now: datetime, *, option: str) -> str:
-    """`24h`, `90d`, `2w` (that long before now), or a date / RFC 3339 time; returns a store timestamp."""
-    from kdebug.errors import UsageError
+    """`24h`, `90d`, `1h30m` (that long before now), or a date / RFC 3339 time; returns a store timestamp."""
+    from kdebug.durations import parse_instant
     from kdebug.sessions.schema import format_timestamp
 
-    cleaned = text.strip()
-    relative = _RELATIVE.match(cleaned.lower())
-    if relative:
-        moment = now - timedelta(seconds=int(relative.group(1)) * _UNIT_SECONDS[relative.group(2)])
-        return format_timestamp(moment)
-    try:
-        moment = datetime.fromisoformat(cleaned.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(
-            f"{option}: invalid time {text!r} (use 30m, 24h, 90d, 2w, a date like 2026-11-27 "
-            "or a time like 2026-11-27T06:00:00Z)"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return format_timestamp(moment.astimezone(UTC))
+    return format_timestamp(parse_instant(text, now, option=option))
 
 
 def _now() -> datetime:

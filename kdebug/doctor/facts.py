@@ -11,12 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kdebug.errors import KdebugError
+from kdebug.kube import paths
 from kdebug.security.permissions import required_permissions
 
-SELF_SUBJECT_REVIEW_PATH = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+if TYPE_CHECKING:
+    from kdebug.kube.api import KubeApi
+
+# (kubeconfig, context, namespace) -> a connected client, as kdebug.kube.client.connect
+Connect = Callable[[str | None, str | None, str | None], "KubeApi"]
+
 SELF_SUBJECT_REVIEW = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
 
 
@@ -37,7 +43,7 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
-def gather_kubeconfig(request: DoctorRequest, connect: Callable[..., Any]) -> tuple[Any, dict]:
+def gather_kubeconfig(request: DoctorRequest, connect: Connect) -> tuple[KubeApi | None, dict]:
     """(client or None, the kubeconfig fact)."""
     import os
 
@@ -46,22 +52,22 @@ def gather_kubeconfig(request: DoctorRequest, connect: Callable[..., Any]) -> tu
         client = connect(request.kubeconfig, request.context, request.namespace)
     except Exception as exc:
         return None, {"path": path, "context": request.context, "error": error_text(exc)}
-    context = getattr(getattr(client, "cluster", None), "context", None) or request.context
+    context = client.cluster.context or request.context
     return client, {"path": None if context == "in-cluster" else path, "context": context, "error": None}
 
 
-def gather_server(client: Any) -> dict:
+def gather_server(client: KubeApi) -> dict:
     try:
-        version = client.get("/version")
+        version = client.get(paths.VERSION)
     except Exception as exc:
         return {"reachable": False, "version": None, "error": error_text(exc)}
     return {"reachable": True, "version": version, "error": None}
 
 
-def gather_identity(client: Any) -> dict | None:
+def gather_identity(client: KubeApi) -> dict | None:
     """The caller's user and groups from a SelfSubjectReview (1.28+); None when not answered."""
     try:
-        answer = client.request("POST", SELF_SUBJECT_REVIEW_PATH, body=dict(SELF_SUBJECT_REVIEW))
+        answer = client.request("POST", paths.SELF_SUBJECT_REVIEW, body=dict(SELF_SUBJECT_REVIEW))
     except Exception:
         return None
     info = (answer.get("status") or {}).get("userInfo") or {}
@@ -70,7 +76,7 @@ def gather_identity(client: Any) -> dict | None:
     return {"username": info["username"], "groups": list(info.get("groups") or [])}
 
 
-def gather_access_answers(client: Any, operation: str, namespace: str) -> list[dict | None]:
+def gather_access_answers(client: KubeApi, operation: str, namespace: str) -> list[dict | None]:
     from kdebug.security.preflight import send_access_reviews
 
     try:
@@ -79,7 +85,7 @@ def gather_access_answers(client: Any, operation: str, namespace: str) -> list[d
         return [None] * len(required_permissions(operation, namespace))
 
 
-def gather_namespace_labels(client: Any, namespace: str) -> dict | None:
+def gather_namespace_labels(client: KubeApi, namespace: str) -> dict | None:
     from kdebug.security.decision import read_namespace_labels
 
     try:
@@ -88,7 +94,7 @@ def gather_namespace_labels(client: Any, namespace: str) -> dict | None:
         return None
 
 
-def gather_target(client: Any, namespace: str, request: DoctorRequest, config: dict) -> dict:
+def gather_target(client: KubeApi, namespace: str, request: DoctorRequest, config: dict) -> dict:
     """The target fact, or {"error": ...} when the target cannot be found."""
     from kdebug.kube import resolve
 
@@ -103,7 +109,7 @@ def gather_target(client: Any, namespace: str, request: DoctorRequest, config: d
     return target
 
 
-def node_labels(client: Any, pod: dict) -> dict | None:
+def node_labels(client: KubeApi, pod: dict) -> dict | None:
     from kdebug.kube import resolve
 
     try:
@@ -148,7 +154,7 @@ def debug_image(pod: dict, container: str, config: dict) -> dict:
     return {"debug_image": choice.image, "debug_image_reason": choice.reason}
 
 
-def gather_copies(client: Any, namespace: str) -> list[dict] | None:
+def gather_copies(client: KubeApi, namespace: str) -> list[dict] | None:
     from kdebug.debug.copy_pods import list_copies
 
     try:
@@ -161,7 +167,7 @@ def gather_facts(
     request: DoctorRequest,
     config: dict,
     now: datetime,
-    connect: Callable[..., Any] | None = None,
+    connect: Connect | None = None,
 ) -> dict:
     """Everything doctor checks, as plain data; `connect` defaults to kdebug.kube.client.connect."""
     if connect is None:

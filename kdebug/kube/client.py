@@ -20,7 +20,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from kdebug import __version__
@@ -32,6 +32,9 @@ from kdebug.errors import (
     UnreachableError,
     UsageError,
 )
+
+if TYPE_CHECKING:
+    from kdebug.kube.api import WebSocketLike
 
 IN_CLUSTER_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 USER_AGENT = f"kdebug/{__version__}"
@@ -244,7 +247,9 @@ class KubeClient:
 
     # -- websockets (attach / exec) ----------------------------------------------------------
 
-    def websocket(self, path: str, query: list[tuple[str, str]], subprotocols: tuple[str, ...]) -> Any:
+    def websocket(
+        self, path: str, query: list[tuple[str, str]], subprotocols: tuple[str, ...]
+    ) -> WebSocketLike:
         """A connected websocket-client WebSocket using the ApiClient's server, TLS files and token."""
         import websocket
 

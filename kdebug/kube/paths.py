@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+VERSION = "/version"
 CORE = "/api/v1"
 APPS = "/apis/apps/v1"
 BATCH = "/apis/batch/v1"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from kdebug.errors import NotFoundError, PermissionDeniedError, UsageError
-from kdebug.kube.client import KubeClient
+from kdebug.kube import paths
 from kdebug.kube.targets import (
     WORKLOADS,
     choose_container,
@@ -15,14 +17,17 @@ from kdebug.kube.targets import (
 )
 from kdebug.models import ResolvedTarget
 
+if TYPE_CHECKING:
+    from kdebug.kube.api import KubeApi
+
 
 def pods_path(namespace: str, name: str = "") -> str:
-    base = f"/api/v1/namespaces/{namespace}/pods"
-    return f"{base}/{name}" if name else base
+    """Transitional: kdebug.debug and kdebug.automation still import this; new code uses kube.paths."""
+    return paths.pod_path(namespace, name) if name else paths.pods_path(namespace)
 
 
 def resolve_target(
-    kube: KubeClient, namespace: str, target: str | None, selector: str | None, container: str | None
+    kube: KubeApi, namespace: str, target: str | None, selector: str | None, container: str | None
 ) -> ResolvedTarget:
     """Fetch the pod the user means and choose its container; NotFoundError names what was searched."""
     if selector and target:
@@ -40,15 +45,15 @@ def resolve_target(
     return ResolvedTarget(namespace=namespace, pod=pod, container=choose_container(pod, container), via=via)
 
 
-def _pod_by_name(kube: KubeClient, namespace: str, name: str) -> dict:
+def _pod_by_name(kube: KubeApi, namespace: str, name: str) -> dict:
     try:
-        return kube.get(pods_path(namespace, name))
+        return kube.get(paths.pod_path(namespace, name))
     except NotFoundError:
-        raise not_found_message("pod", namespace, name, _names(kube, pods_path(namespace))) from None
+        raise not_found_message("pod", namespace, name, _names(kube, paths.pods_path(namespace))) from None
 
 
-def _pod_by_selector(kube: KubeClient, namespace: str, selector: str) -> dict:
-    pods = kube.get(pods_path(namespace), {"labelSelector": selector}).get("items") or []
+def _pod_by_selector(kube: KubeApi, namespace: str, selector: str) -> dict:
+    pods = kube.get(paths.pods_path(namespace), {"labelSelector": selector}).get("items") or []
     if not pods:
         raise NotFoundError(f"no pods match selector {selector} in namespace {namespace}")
     chosen = choose_pod(pods)
@@ -60,18 +65,18 @@ def _pod_by_selector(kube: KubeClient, namespace: str, selector: str) -> dict:
     return chosen
 
 
-def _pod_of_workload(kube: KubeClient, namespace: str, kind: str, name: str) -> dict:
-    group, plural, _ = WORKLOADS[kind]
-    collection = f"{group}/namespaces/{namespace}/{plural}"
+def _pod_of_workload(kube: KubeApi, namespace: str, kind: str, name: str) -> dict:
+    api_kind = WORKLOADS[kind]
     try:
-        workload = kube.get(f"{collection}/{name}")
+        workload = kube.get(paths.object_path(api_kind, namespace, name))
     except NotFoundError:
-        raise not_found_message(kind, namespace, name, _names(kube, collection)) from None
+        existing = _names(kube, paths.collection_path(api_kind, namespace))
+        raise not_found_message(kind, namespace, name, existing) from None
     selector = label_selector_string(workload.get("spec", {}).get("selector") or {})
-    pods = kube.get(pods_path(namespace), {"labelSelector": selector or None}).get("items") or []
+    pods = kube.get(paths.pods_path(namespace), {"labelSelector": selector or None}).get("items") or []
     replicasets: list[dict] = []
     if kind == "deployment":
-        rs_path = f"/apis/apps/v1/namespaces/{namespace}/replicasets"
+        rs_path = paths.collection_path("ReplicaSet", namespace)
         replicasets = kube.get(rs_path, {"labelSelector": selector or None}).get("items") or []
     owned = pods_owned_by(pods, workload, kind, replicasets)
     chosen = choose_pod(owned)
@@ -81,7 +86,7 @@ def _pod_of_workload(kube: KubeClient, namespace: str, kind: str, name: str) -> 
     return chosen
 
 
-def _names(kube: KubeClient, collection: str) -> list[str]:
+def _names(kube: KubeApi, collection: str) -> list[str]:
     """Names in a collection, for 'nearest names'; empty when listing is not allowed."""
     try:
         items = kube.get(collection).get("items") or []
@@ -90,12 +95,12 @@ def _names(kube: KubeClient, collection: str) -> list[str]:
     return [item["metadata"]["name"] for item in items]
 
 
-def node_of(kube: KubeClient, pod: dict) -> dict | None:
+def node_of(kube: KubeApi, pod: dict) -> dict | None:
     """The pod's node, or None when unscheduled or when the user may not read nodes (common)."""
     node_name = pod.get("spec", {}).get("nodeName")
     if not node_name:
         return None
     try:
-        return kube.get(f"/api/v1/nodes/{node_name}")
+        return kube.get(paths.node_path(node_name))
     except (PermissionDeniedError, NotFoundError):
         return None

@@ -15,10 +15,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
 
 from kdebug.kube import channels, terminal
 from kdebug.kube.channels import RemoteStatus
+
+if TYPE_CHECKING:
+    from kdebug.kube.api import WebSocketLike
 
 PING_INTERVAL_S = 30.0
 DEAD_PEER_PINGS = 2.5  # declare the connection dead after this many ping intervals without a frame
@@ -48,7 +51,7 @@ class StreamTarget:
 class _Reader(threading.Thread):
     """Reads frames until the socket closes; remembers the status and whether the close was clean."""
 
-    def __init__(self, ws: Any, target: StreamTarget, wake_fd: int):
+    def __init__(self, ws: WebSocketLike, target: StreamTarget, wake_fd: int):
         super().__init__(name="kdebug-ws-reader", daemon=True)
         self.ws = ws
         self.target = target
@@ -100,11 +103,13 @@ def _write(stream: IO[bytes] | None, data: bytes) -> None:
         stream.flush()
 
 
-def protocol_of(ws: Any) -> str:
-    return getattr(ws, "subprotocol", None) or ""
+def protocol_of(ws: WebSocketLike) -> str:
+    return ws.subprotocol or ""
 
 
-def run_stream(ws: Any, target: StreamTarget, ping_interval: float = PING_INTERVAL_S) -> StreamResult:
+def run_stream(
+    ws: WebSocketLike, target: StreamTarget, ping_interval: float = PING_INTERVAL_S
+) -> StreamResult:
     """Pump one attach/exec websocket until it ends; raw mode and resizes when `target.tty`."""
     protocol = protocol_of(ws)
     wake_r, wake_w = os.pipe()
@@ -136,7 +141,7 @@ def run_stream(ws: Any, target: StreamTarget, ping_interval: float = PING_INTERV
     return StreamResult(status=reader.status, lost=reader.lost, protocol=protocol)
 
 
-def _send_initial_size(ws: Any, target: StreamTarget) -> None:
+def _send_initial_size(ws: WebSocketLike, target: StreamTarget) -> None:
     assert target.stdin_fd is not None
     cols, rows = terminal.terminal_size(target.stdin_fd)
     # the container may have ended right after the upgrade: the reader reports how, as for later resizes
@@ -148,7 +153,7 @@ def _send_initial_size(ws: Any, target: StreamTarget) -> None:
 
 
 def _pump(
-    ws: Any,
+    ws: WebSocketLike,
     target: StreamTarget,
     reader: _Reader,
     wake_r: int,
@@ -180,7 +185,7 @@ def _pump(
             last_ping = time.monotonic()
 
 
-def _abort(ws: Any) -> None:
+def _abort(ws: WebSocketLike) -> None:
     """Drop the connection at once; shutdown (unlike close) also wakes the reader blocked in recv."""
     with contextlib.suppress(Exception):
         ws.sock.shutdown(socket.SHUT_RDWR)
@@ -188,7 +193,7 @@ def _abort(ws: Any) -> None:
         ws.shutdown()
 
 
-def _send_resize(ws: Any, target: StreamTarget) -> None:
+def _send_resize(ws: WebSocketLike, target: StreamTarget) -> None:
     if target.stdin_fd is None:
         return
     cols, rows = terminal.terminal_size(target.stdin_fd)
@@ -198,7 +203,7 @@ def _send_resize(ws: Any, target: StreamTarget) -> None:
         target.on_resize(cols, rows)
 
 
-def _forward_stdin(ws: Any, fd: int, protocol: str) -> bool:
+def _forward_stdin(ws: WebSocketLike, fd: int, protocol: str) -> bool:
     """Send what stdin has; at EOF half-close (v5) or close the socket (v4). Returns stdin still open."""
     try:
         data = os.read(fd, 65536)

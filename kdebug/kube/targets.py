@@ -33,13 +33,13 @@ KIND_ALIASES: dict[str, str] = {
     "jobs": "job",
 }
 
-# singular kind -> (API group path, plural, Kind as it appears in ownerReferences)
-WORKLOADS: dict[str, tuple[str, str, str]] = {
-    "deployment": ("/apis/apps/v1", "deployments", "Deployment"),
-    "statefulset": ("/apis/apps/v1", "statefulsets", "StatefulSet"),
-    "daemonset": ("/apis/apps/v1", "daemonsets", "DaemonSet"),
-    "replicaset": ("/apis/apps/v1", "replicasets", "ReplicaSet"),
-    "job": ("/apis/batch/v1", "jobs", "Job"),
+# singular kind -> Kind, as ownerReferences spell it and kdebug.kube.paths.KINDS knows its path
+WORKLOADS: dict[str, str] = {
+    "deployment": "Deployment",
+    "statefulset": "StatefulSet",
+    "daemonset": "DaemonSet",
+    "replicaset": "ReplicaSet",
+    "job": "Job",
 }
 
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"

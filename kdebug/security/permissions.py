@@ -87,10 +87,6 @@ def access_review_body(permission: Permission) -> dict:
     }
 
 
-def access_review_bodies(permissions: Sequence[Permission]) -> list[dict]:
-    return [access_review_body(p) for p in permissions]
-
-
 def rules_review_body(namespace: str) -> dict:
     """The SelfSubjectRulesReview that lists what the caller may do in `namespace`."""
     return {

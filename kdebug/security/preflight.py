@@ -12,9 +12,10 @@ import dataclasses
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kdebug.errors import KdebugError
+from kdebug.kube import paths
 from kdebug.security.permissions import (
     Permission,
     access_review_body,
@@ -29,8 +30,9 @@ from kdebug.security.permissions import (
     unanswered_permissions,
 )
 
-ACCESS_REVIEW_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
-RULES_REVIEW_PATH = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews"
+if TYPE_CHECKING:
+    from kdebug.kube.api import KubeApi
+
 MAX_PARALLEL_REVIEWS = 8
 # Checks on one object: the review names the pod so rules limited by resourceNames are honoured.
 POD_SCOPED_VERBS = frozenset({"get", "patch", "update"})
@@ -83,16 +85,16 @@ def name_pod_scoped(permissions: Sequence[Permission], pod_name: str | None) -> 
     ]
 
 
-def ask_one(client: Any, body: dict) -> dict | None:
+def ask_one(client: KubeApi, body: dict) -> dict | None:
     """The server's answer to one review, or None when it gave none we can read."""
     try:
-        answer = client.request("POST", ACCESS_REVIEW_PATH, body=body)
+        answer = client.request("POST", paths.SELF_SUBJECT_ACCESS_REVIEW, body=body)
     except KdebugError:
         return None
     return answer if review_allowed(answer) is not None else None
 
 
-def send_access_reviews(client: Any, permissions: Sequence[Permission]) -> list[dict | None]:
+def send_access_reviews(client: KubeApi, permissions: Sequence[Permission]) -> list[dict | None]:
     """All reviews at once (a thread each, at most MAX_PARALLEL_REVIEWS at a time), answers in the order
     of `permissions`. Plain threads: concurrent.futures would add its import to every start-up."""
     bodies = [access_review_body(p) for p in permissions]
@@ -120,14 +122,19 @@ def send_access_reviews(client: Any, permissions: Sequence[Permission]) -> list[
 
 
 def run_preflight(
-    client: Any, namespace: str, operation: str, *, pod_name: str | None = None, username: str | None = None
+    client: KubeApi,
+    namespace: str,
+    operation: str,
+    *,
+    pod_name: str | None = None,
+    username: str | None = None,
 ) -> PreflightResult:
     """Ask for everything `operation` needs; raise PermissionDeniedError naming what is missing."""
     return check_preflight(ask_preflight(client, namespace, operation, pod_name=pod_name), username)
 
 
 def ask_preflight(
-    client: Any, namespace: str, operation: str, *, pod_name: str | None = None
+    client: KubeApi, namespace: str, operation: str, *, pod_name: str | None = None
 ) -> PreflightResult:
     """The answers to everything `operation` needs, judged later by check_preflight.
 
@@ -148,10 +155,10 @@ def ask_preflight(
     return PreflightResult(operation, namespace, tuple(permissions), tuple(answers))
 
 
-def namespace_rules(client: Any, namespace: str) -> list[dict] | None:
+def namespace_rules(client: KubeApi, namespace: str) -> list[dict] | None:
     """The caller's resource rules in `namespace`, or None when the server gives no complete list."""
     try:
-        answer = client.request("POST", RULES_REVIEW_PATH, body=rules_review_body(namespace))
+        answer = client.request("POST", paths.SELF_SUBJECT_RULES_REVIEW, body=rules_review_body(namespace))
     except KdebugError:  # no such API (404), not allowed (403), ...: the access reviews decide
         return None
     return complete_resource_rules(answer)

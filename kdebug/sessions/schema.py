@@ -87,8 +87,6 @@ CALLER_FIELDS = frozenset(name for name, (_t, who, _d) in RECORD_FIELDS.items() 
 # The store columns derived from each event (see index_columns).
 INDEXED_COLUMNS = ("kind", "session", "ts", "namespace", "pod", "user_name", "status")
 
-_SESSION_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-z]{6}$")
-
 
 class SchemaError(ValueError):
     """A programming error: a field with the wrong type (callers pass plain data)."""
@@ -100,10 +98,6 @@ def new_session_id(now: datetime, random_suffix: Callable[[int], str]) -> str:
     if not re.fullmatch(r"[0-9a-z]{6}", suffix):
         raise SchemaError(f"random suffix must be 6 lowercase letters or digits, got {suffix!r}")
     return f"{now:%Y%m%d-%H%M%S}-{suffix}"
-
-
-def is_session_id(text: str) -> bool:
-    return bool(_SESSION_ID.match(text))
 
 
 def format_timestamp(moment: datetime) -> str:

@@ -25,6 +25,10 @@ from kdebug.kube import paths
         pytest.param(paths.object_path("Job", "ns", "x"), "/apis/batch/v1/namespaces/ns/jobs/x", id="job"),
         pytest.param(paths.namespace_path("demo"), "/api/v1/namespaces/demo", id="namespace"),
         pytest.param(paths.node_path("node-1"), "/api/v1/nodes/node-1", id="node"),
+        pytest.param(paths.node_path("n/../x?y"), "/api/v1/nodes/n%2F..%2Fx%3Fy", id="hostile node"),
+        pytest.param(
+            paths.collection_path("ReplicaSet", "shop"), "/apis/apps/v1/namespaces/shop/replicasets", id="rs"
+        ),
     ],
 )
 def test_paths_have_the_api_servers_shape(built: str, expected: str) -> None:

@@ -8,14 +8,9 @@ import threading
 import pytest
 
 from kdebug.errors import ExitCode, NotFoundError, PermissionDeniedError
-from kdebug.security.preflight import (
-    ACCESS_REVIEW_PATH,
-    ALLOWED,
-    PARTLY_UNKNOWN,
-    RULES_REVIEW_PATH,
-    UNKNOWN,
-    run_preflight,
-)
+from kdebug.kube.paths import SELF_SUBJECT_ACCESS_REVIEW as ACCESS_REVIEW_PATH
+from kdebug.kube.paths import SELF_SUBJECT_RULES_REVIEW as RULES_REVIEW_PATH
+from kdebug.security.preflight import ALLOWED, PARTLY_UNKNOWN, UNKNOWN, run_preflight
 from tests.fixtures.cluster import mutating_requests
 
 POD_READER = [{"verbs": ["get", "list", "watch"], "resources": ["pods"], "apiGroups": [""]}]

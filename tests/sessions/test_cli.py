@@ -37,6 +37,8 @@ def ids(result) -> list[str]:
         pytest.param(["--user", "bob"], ["api_bob"], id="user"),
         pytest.param(["--status", "failed"], ["web_failed"], id="status"),
         pytest.param(["--since", "1h"], ["other_ns", "web_failed", "api_bob"], id="since"),
+        pytest.param(["--since", "2h30m"], ["other_ns", "web_failed", "api_bob"], id="since-combined-units"),
+        pytest.param(["--since", "0.5d"], ["other_ns", "web_failed", "api_bob", "old_web"], id="since-days"),
         pytest.param(["--until", "1h"], ["old_web"], id="until"),
         pytest.param(["--limit", "2"], ["other_ns", "web_failed"], id="limit"),
     ],
@@ -63,6 +65,7 @@ def test_list_table_is_plain_text_when_not_a_terminal(mixed, cli):
     ("args", "message"),
     [
         pytest.param(["--since", "yesterday"], "--since: invalid time"),
+        pytest.param(["--until", "1h 30m"], "--until: invalid time"),
         pytest.param(["--status", "weird"], "--status: must be one of"),
         pytest.param(["-o", "yaml"], "--output: must be one of"),
     ],
