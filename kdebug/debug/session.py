@@ -2,8 +2,9 @@
 
 resolve target -> refuse what cannot work -> choose image -> reuse or add the ephemeral container (or
 create a copy) -> watch until it runs (or fails, or --timeout) -> stream -> exit code. The parts live
-next to this module: request (what was asked, the plan), record (the audit record), container (the one
-builder, through the security decision), reuse, copy, wait (the watch), stream.
+next to this module: request (what was asked, the plan), early (identity, reviews and the namespace,
+sent before the pod is known), record (the audit record), container (the one builder, through the
+security decision), reuse, copy, wait (the watch), stream.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from kdebug.debug import spec
 from kdebug.debug.copy import COPY_TARGET_ROOT, copy_hint, end_copy, in_copy_command, without_target_root
+from kdebug.debug.early import EarlyRequests
 from kdebug.debug.ids import new_session_id, new_suffix
-from kdebug.debug.record import NullRecorder, Recorder, SessionRecord, identity_fields, target_fields
+from kdebug.debug.record import NullRecorder, Recorder, SessionRecord, target_fields
 from kdebug.debug.request import AttachRequest, LocalStreams, SessionPlan, plan_session
 from kdebug.debug.reuse import reusable_shell
 from kdebug.debug.stream import Streamer
@@ -56,19 +57,6 @@ def _import_while_waiting(*modules: str) -> None:
             importlib.import_module(module)
 
     Pending(import_all)
-
-
-def _pod_named_by(request: AttachRequest) -> str | None:
-    """The pod's name when TARGET names a pod (known before any lookup), else None."""
-    from kdebug.kube.targets import parse_target
-
-    if request.selector or not request.target:
-        return None
-    try:
-        ref = parse_target(request.target)
-    except KdebugError:  # resolve_target reports it
-        return None
-    return ref.name if ref.kind == "pod" else None
 
 
 def _env_value(container: dict, name: str) -> str | None:
@@ -140,48 +128,25 @@ class Debugger:
 
     def _run(self, request: AttachRequest, local: LocalStreams) -> int:
         from kdebug.kube import client as kube
-        from kdebug.kube.background import Pending
-        from kdebug.security.preflight import PreflightResult, ask_preflight, check_preflight, run_preflight
 
         connect = self.connect or kube.connect
         client = connect(request.kubeconfig, request.context, request.namespace)
         namespace = request.namespace or client.namespace
-        operation = "copy" if request.copy else "attach"
         self.record.note(
             server=client.server,
             context=client.cluster.context,
             namespace=namespace,
             command=list(request.command) or None,
         )
-        # Requests that do not depend on the pod go out now, so their round trips overlap the pod's
-        # lookup and the local work that follows: who we are, then (when TARGET names the pod) the
-        # permission reviews, in order on one connection; the namespace on another.
-        named_pod = _pod_named_by(request)
-
-        def identity_and_reviews() -> tuple[dict[str, Any], PreflightResult | None]:
-            identity = identity_fields(client, request.kubeconfig, request.context)
-            if not named_pod:
-                return identity, None
-            return identity, ask_preflight(client, namespace, operation, pod_name=named_pod)
-
-        early = Pending(identity_and_reviews)
-        # the namespace (its Pod Security labels) is read before the PATCH: fetch it now, in parallel
-        client.prefetch(paths.namespace_path(namespace))
+        early = EarlyRequests(client, request, namespace, "copy" if request.copy else "attach")
         try:
             resolved, choice, plan = self._target_and_image(client, namespace, request, local)
         except BaseException:
             with contextlib.suppress(Exception):  # the error to report is the first one
-                self.record.note(**early.result()[0])  # the record says who, whatever failed first
+                self.record.note(**early.identity())  # the record says who, whatever failed first
             raise
-        identity, early_reviews = early.result()
-        self.record.note(**identity)
-        username = self.record.fields.get("kube_user")
-        if early_reviews is not None and named_pod == resolved.pod_name:
-            preflight = check_preflight(early_reviews, username)
-        else:
-            preflight = run_preflight(
-                client, namespace, operation, pod_name=resolved.pod_name, username=username
-            )
+        self.record.note(**early.identity())
+        preflight = early.preflight(resolved.pod_name, self.record.fields.get("kube_user"))
         self.progress("preflight", summary=preflight.summary)
         if request.copy:
             return self._run_copy(client, resolved, choice, plan, request, local)
