@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from kdebug.debug import spec
 from kdebug.debug.request import SessionPlan
-from kdebug.debug.wait import container_state
 
 
 def reusable_shell(
@@ -17,4 +16,4 @@ def reusable_shell(
     existing = spec.find_reusable_container(pod, image, target)
     if existing is None:
         return None
-    return existing, container_state(pod, existing)
+    return existing, spec.container_state(pod, existing)

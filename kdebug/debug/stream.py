@@ -13,7 +13,6 @@ from typing import IO, TYPE_CHECKING, Any
 from kdebug.debug import spec
 from kdebug.debug.record import Recorder
 from kdebug.debug.request import LocalStreams, SessionPlan
-from kdebug.debug.wait import container_state
 from kdebug.errors import KdebugError, UnreachableError, WaitTimeoutError
 from kdebug.kube import paths
 from kdebug.kube.api import KubeApi
@@ -72,7 +71,7 @@ class Streamer:
         except KdebugError:
             # a short COMMAND may end between "running" and the attach: show its log instead
             pod = self.client.get(paths.pod_path(self.resolved.namespace, self.resolved.pod_name))
-            state = container_state(pod, self.name)
+            state = spec.container_state(pod, self.name)
             if state.phase != "terminated":
                 raise
             return self.finish_terminated(state)
@@ -105,7 +104,7 @@ class Streamer:
         except KdebugError:
             raise UnreachableError(lost, hint=f"{name} may still run; reattach with {reattach}") from None
         self.seen_pod(pod)
-        state = container_state(pod, name)
+        state = spec.container_state(pod, name)
         if state.phase != "terminated" and result.status is not None and result.status.exit_code == 0:
             # the process ended; give the kubelet a moment to report its terminated state
             with contextlib.suppress(WaitTimeoutError):

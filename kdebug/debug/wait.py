@@ -12,19 +12,9 @@ from kdebug.kube.api import KubeApi
 from kdebug.kube.watch import watch_object
 
 
-def container_state(pod: dict, name: str) -> spec.StartupState:
-    """spec.startup_state for an ephemeral container, or for a regular one (the debugger in a copy)."""
-    if spec.ephemeral_status(pod, name):
-        return spec.startup_state(pod, name)
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    if any(s.get("name") == name for s in statuses):
-        return spec.startup_state({"status": {"ephemeralContainerStatuses": statuses}}, name)
-    return spec.startup_state(pod, name)
-
-
 def outcome(pod: dict, name: str, until_terminated: bool) -> spec.StartupState | None:
     """PURE: the state to stop at (terminated or failed; running unless waiting for the end), else None."""
-    state = container_state(pod, name)
+    state = spec.container_state(pod, name)
     if state.phase in ("terminated", "failed"):
         return state
     if state.phase == "running" and not until_terminated:
@@ -58,7 +48,7 @@ def wait_for_container(
 
     def seen(pod: dict) -> None:
         nonlocal last
-        last = container_state(pod, name)
+        last = spec.container_state(pod, name)
         if on_pod is not None:
             on_pod(pod, last)
 
