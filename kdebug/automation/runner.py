@@ -6,7 +6,6 @@ the audit log (command, debug container, exit code, output transcript).
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -18,8 +17,12 @@ from kdebug.automation import fanout, toolbox
 from kdebug.automation import results as runresult
 from kdebug.automation.results import RunError, RunResult
 from kdebug.debug import spec
+from kdebug.debug.ids import new_suffix
 from kdebug.errors import KdebugError, NotFoundError, UsageError
-from kdebug.models import DEFAULT_DEBUG_IMAGE, ImageChoice, ResolvedTarget
+from kdebug.kube import paths
+from kdebug.kube.api import KubeApi
+from kdebug.models import ImageChoice, ResolvedTarget
+from kdebug.security.profiles import AUTO
 
 DEFAULT_PARALLEL = 10
 DEFAULT_MAX_PODS = 50
@@ -54,7 +57,7 @@ class RunRequest:
     kubeconfig: str | None = None
     container: str | None = None
     image: str | None = None
-    profile: str | None = None
+    profile: str | None = None  # None: auto, as for `attach`
     fresh: bool = False
     parallel: int = DEFAULT_PARALLEL
     timeout_s: float = DEFAULT_TIMEOUT_S
@@ -62,10 +65,6 @@ class RunRequest:
     record: bool = True
     reason: str | None = None
     lifetime_s: int = toolbox.DEFAULT_LIFETIME_S
-
-
-def new_suffix() -> str:
-    return "".join(secrets.choice(spec.SUFFIX_ALPHABET) for _ in range(5))
 
 
 def _utc_now() -> datetime:
@@ -90,7 +89,7 @@ def check_pod_count(count: int, max_pods: int) -> None:
         )
 
 
-def resolve_pods(client: Any, namespace: str, request: RunRequest) -> list[ResolvedTarget]:
+def resolve_pods(client: KubeApi, namespace: str, request: RunRequest) -> list[ResolvedTarget]:
     """The pods to run in: every Running match with `-l SEL --all`, else one pod per TARGET."""
     from kdebug.kube import resolve, targets
 
@@ -100,7 +99,7 @@ def resolve_pods(client: Any, namespace: str, request: RunRequest) -> list[Resol
         raise UsageError("--all needs -l SELECTOR (every Running pod that matches it)")
     chosen: list[ResolvedTarget] = []
     if request.selector and request.all_pods:
-        listing = client.get(resolve.pods_path(namespace), {"labelSelector": request.selector})
+        listing = client.get(paths.pods_path(namespace), {"labelSelector": request.selector})
         pods = running_pods(listing.get("items") or [])
         if not pods:
             raise NotFoundError(
@@ -174,7 +173,7 @@ class Runner:
         self,
         config: dict[str, Any] | None = None,
         *,
-        connect: Callable[..., Any] | None = None,
+        connect: Callable[..., KubeApi] | None = None,
         open_recorder: Callable[..., Any] | None = None,
         choose_image: Callable[[dict, str], ImageChoice] | None = None,
         suffix: Callable[[], str] = new_suffix,
@@ -197,7 +196,7 @@ class Runner:
 
     # -- setup ---------------------------------------------------------------------------------
 
-    def connect_and_resolve(self, request: RunRequest) -> tuple[Any, list[ResolvedTarget]]:
+    def connect_and_resolve(self, request: RunRequest) -> tuple[KubeApi, list[ResolvedTarget]]:
         from kdebug.kube import client as kube
 
         self._check_before_cluster(request)
@@ -239,7 +238,7 @@ class Runner:
 
     def run_on(
         self,
-        client: Any,
+        client: KubeApi,
         pods: list[ResolvedTarget],
         request: RunRequest,
         work: Callable[[ResolvedTarget, fanout.Control, PodProgress], RunResult],
@@ -272,7 +271,7 @@ class Runner:
 
     def run_command(
         self,
-        client: Any,
+        client: KubeApi,
         target: ResolvedTarget,
         request: RunRequest,
         command: Command,
@@ -301,10 +300,12 @@ class Runner:
             argv = command.resolve(choice.shell)
             if not argv:
                 raise UsageError("missing COMMAND: put it after --, or use --script FILE")
-            container = self._debug_container(client, target, request, choice, argv, progress.session_id)
+            container, profile = self._debug_container(
+                client, target, request, choice, argv, progress.session_id
+            )
             progress.debug_container = container["name"]
             if recorder:
-                recorder.started(self._record_fields(target, choice, container, argv, request, step))
+                recorder.started(self._record_fields(target, choice, container, argv, request, step, profile))
                 unstarted = None
             on_output = recorder.output if recorder else None
             if request.fresh:
@@ -408,6 +409,7 @@ class Runner:
         argv: list[str],
         request: RunRequest,
         step: str | None,
+        profile: str,
     ) -> dict[str, Any]:
         fields: dict[str, Any] = {
             "namespace": target.namespace,
@@ -419,16 +421,15 @@ class Runner:
             "command": argv,
             "mode": "run",
             "fresh": request.fresh,
+            "profile": profile,
         }
-        if request.profile:
-            fields["profile"] = request.profile
         if step is not None:
             fields["runbook_step"] = step
         return fields
 
     # -- choices per pod -----------------------------------------------------------------------
 
-    def _node(self, client: Any, pod: dict) -> dict | None:
+    def _node(self, client: KubeApi, pod: dict) -> dict | None:
         """The pod's node, asked once per node name (refuse_undebuggable reads its OS label)."""
         from kdebug.kube.resolve import node_of
 
@@ -438,9 +439,7 @@ class Runner:
                 self._nodes[node_name] = node_of(client, pod)
             return self._nodes[node_name]
 
-    def _image_choice(self, client: Any, target: ResolvedTarget, request: RunRequest) -> ImageChoice:
-        if request.image:
-            return ImageChoice(image=request.image, shell=["sh"], reason="--image")
+    def _image_choice(self, client: KubeApi, target: ResolvedTarget, request: RunRequest) -> ImageChoice:
         image = next(
             (
                 c.get("image", "")
@@ -453,85 +452,69 @@ class Runner:
         with self._lock:
             if key in self._choices:
                 return self._choices[key]
-        choice = self._choose(client, target)
+        choice = self._chooser(client, request)(target.pod, target.container)
         with self._lock:
             self._choices[key] = choice
         return choice
 
-    def _choose(self, client: Any, target: ResolvedTarget) -> ImageChoice:
-        chooser = self.choose_image
-        if chooser is None:
-            from kdebug.images.inspection import make_image_chooser
+    def _chooser(self, client: KubeApi, request: RunRequest) -> Callable[[dict, str], ImageChoice]:
+        """kdebug.images.inspection's chooser: --image or the classification, mirrored and allowed."""
+        with self._lock:
+            if self.choose_image is None:
+                from kdebug.images.inspection import make_image_chooser
 
-            chooser = make_image_chooser(self.config, registry_client=False, kube_client=client)
-            self.choose_image = chooser
-        try:
-            return chooser(target.pod, target.container)
-        except KdebugError as exc:
-            if exc.kind == "forbidden":
-                raise
-            return ImageChoice(DEFAULT_DEBUG_IMAGE, ["sh"], f"default pinned BusyBox ({exc.message})")
+                self.choose_image = make_image_chooser(
+                    self.config, registry_client=False, kube_client=client, image=request.image
+                )
+            return self.choose_image
 
     def _debug_container(
         self,
-        client: Any,
+        client: KubeApi,
         target: ResolvedTarget,
         request: RunRequest,
         choice: ImageChoice,
         argv: list[str],
         session_id: str,
-    ) -> dict:
-        """The toolbox (or --fresh container) dict, with the profile applied."""
+    ) -> tuple[dict, str]:
+        """The toolbox (or --fresh container) dict from the one builder, and its security profile:
+        the same decision as `attach` (auto by default; a profile the namespace refuses raises here,
+        before any mutating request)."""
+        from kdebug.debug.container import build_debug_container
+
         if request.fresh:
             name, command = spec.unique_container_name(target.pod, self.suffix), argv
         else:
             name = toolbox.toolbox_name(target.pod, self.suffix)
             command = toolbox.idle_command(choice.shell, request.lifetime_s)
-        container = spec.build_ephemeral_container(
+        built = build_debug_container(
+            client,
+            target.pod,
+            target.container,
+            choice,
             name=name,
-            image=choice.image,
             command=command,
-            target=target.container,
             session_id=session_id,
             stdin=False,
             tty=False,
-            run_as_user=choice.run_as_user,
-            run_as_group=choice.run_as_group,
+            profile=request.profile or AUTO,
+            namespace_labels=self._labels(client, target.namespace),
         )
+        container = built.container
         if not request.fresh:
             container = toolbox.build_toolbox(container, request.lifetime_s)
             # a toolbox serves many sessions: its own env must not name one of them
             container["env"] = [e for e in container["env"] if e["name"] != "KDEBUG_SESSION_ID"]
-        if request.profile:
-            container = self._with_profile(client, target, container, request.profile, choice)
-        return container
+        return container, built.decision.profile
 
-    def _with_profile(
-        self, client: Any, target: ResolvedTarget, container: dict, profile: str, choice: ImageChoice
-    ) -> dict:
-        from kdebug.security import profiles
+    def _labels(self, client: KubeApi, namespace: str) -> dict | None:
+        """The namespace's labels, read once per namespace (None: unreadable, and asked again per pod)."""
+        from kdebug.security.decision import read_namespace_labels
 
-        if profile == profiles.AUTO:
-            labels = self._labels(client, target.namespace)
-            decision = profiles.choose_auto_profile(
-                target.pod, target.container, labels, None, debug_container=container
-            )
-            return profiles.apply_profile(
-                container, decision.profile, decision.run_as_user, decision.run_as_group
-            )
-        user = profiles.explicit_profile_user(target.pod, target.container, profile, None)
-        uid = user.uid if user is not None else choice.run_as_user
-        gid = user.gid if user is not None else choice.run_as_group
-        return profiles.apply_profile(container, profile, uid, gid)
-
-    def _labels(self, client: Any, namespace: str) -> dict | None:
         with self._lock:
             if namespace in self._namespace_labels:
                 return self._namespace_labels[namespace]
-        try:
-            labels = (client.get(f"/api/v1/namespaces/{namespace}").get("metadata") or {}).get("labels")
-        except KdebugError:
-            labels = None
+        labels = read_namespace_labels(client, namespace)
         with self._lock:
             self._namespace_labels[namespace] = labels
         return labels

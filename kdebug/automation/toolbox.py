@@ -20,11 +20,11 @@ from datetime import datetime
 from typing import Any
 
 from kdebug.automation.fanout import Control
-from kdebug.debug import spec
+from kdebug.debug import spec, wait
 from kdebug.errors import KdebugError, StartFailedError, UnreachableError, WaitTimeoutError
-from kdebug.kube import streaming
+from kdebug.kube import paths, streaming
+from kdebug.kube.api import KubeApi
 from kdebug.kube.channels import SUBPROTOCOLS
-from kdebug.kube.resolve import pods_path
 
 TOOLBOX_PREFIX = "kdebug-tbx-"
 DEFAULT_LIFETIME_S = 3600
@@ -106,66 +106,43 @@ def exec_query(container: str, argv: list[str], stdin: bool) -> list[tuple[str, 
 
 
 def wait_for_container(
-    client: Any, namespace: str, pod_name: str, name: str, control: Control, until_terminated: bool
+    client: KubeApi, namespace: str, pod_name: str, name: str, control: Control, until_terminated: bool
 ) -> tuple[dict, spec.StartupState]:
-    """List, then watch the pod until `name` runs (or ends); errors for failures and the deadline."""
-    path = pods_path(namespace)
-    selector = {"fieldSelector": f"metadata.name={pod_name}"}
-    last = spec.StartupState("waiting", "Pending")
-    while control.aborted is None:
-        listing = client.get(path, selector)
-        items = listing.get("items") or []
-        if not items:
-            raise StartFailedError(f"pod {pod_name} was deleted while kdebug waited")
-        last = spec.startup_state(items[0], name)
-        if _settled(last, until_terminated):
-            return items[0], _checked(last, name, items[0])
-        remaining = control.remaining()
-        if remaining <= 0:
-            break
-        query = {**selector, "resourceVersion": (listing.get("metadata") or {}).get("resourceVersion", "")}
-        for event in client.watch(path, query, remaining):
-            obj = event.get("object") or {}
-            if event.get("type") == "ERROR":
-                break  # e.g. 410 Gone: list again
-            if event.get("type") == "DELETED":
-                raise StartFailedError(f"pod {pod_name} was deleted while kdebug waited")
-            last = spec.startup_state(obj, name)
-            if _settled(last, until_terminated):
-                return obj, _checked(last, name, obj)
-            if control.remaining() <= 0 or control.aborted:
-                break
-        if control.remaining() <= 0:
-            break
+    """Watch the pod until `name` runs (or ends); errors for failures, the deadline and Ctrl-C."""
     verb = "finish" if until_terminated else "start"
-    raise WaitTimeoutError(
-        f"debug container {name} did not {verb} in time (last state: {last.reason or last.phase})"
-    )
 
-
-def _settled(state: spec.StartupState, until_terminated: bool) -> bool:
-    if state.phase in ("terminated", "failed"):
-        return True
-    return state.phase == "running" and not until_terminated
-
-
-def _checked(state: spec.StartupState, name: str, pod: dict) -> spec.StartupState:
-    if state.phase == "failed":
-        detail = f"{state.reason}: {state.message}" if state.message else state.reason
-        raise StartFailedError(
-            f"debug container {name} failed to start: {detail}",
-            hint=spec.start_failure_hint(pod, name, state.reason),
+    def timed_out(last: spec.StartupState) -> WaitTimeoutError:
+        return WaitTimeoutError(
+            f"debug container {name} did not {verb} in time (last state: {last.reason or last.phase})"
         )
-    return state
+
+    pod, state = wait.wait_for_container(
+        client,
+        namespace,
+        pod_name,
+        name,
+        lambda: 0.0 if control.aborted else control.remaining(),
+        until_terminated=until_terminated,
+        timeout_error=timed_out,
+    )
+    if state.phase == "failed":
+        raise wait.start_failure(pod, name, state)
+    return pod, state
 
 
-def add_container(client: Any, namespace: str, pod_name: str, container: dict) -> None:
-    path = pods_path(namespace, pod_name) + "/ephemeralcontainers"
+def add_container(client: KubeApi, namespace: str, pod_name: str, container: dict) -> None:
+    path = paths.pod_path(namespace, pod_name, "ephemeralcontainers")
     client.patch(path, spec.ephemeral_patch(container), spec.PATCH_CONTENT_TYPE)
 
 
 def ensure_toolbox(
-    client: Any, namespace: str, pod: dict, wanted: dict, control: Control, now: datetime, min_left_s: float
+    client: KubeApi,
+    namespace: str,
+    pod: dict,
+    wanted: dict,
+    control: Control,
+    now: datetime,
+    min_left_s: float,
 ) -> tuple[str, bool]:
     """The toolbox to exec into, and whether it was reused; adds `wanted` when none fits."""
     name = find_toolbox(pod, wanted, now, min_left_s)
@@ -174,7 +151,7 @@ def ensure_toolbox(
     pod_name = pod["metadata"]["name"]
     # `pod` may be a snapshot from before an earlier step (or another kdebug) added a toolbox: ask
     # the server once more before adding one, since ephemeral containers can never be removed
-    current = client.get(f"/api/v1/namespaces/{namespace}/pods/{pod_name}")
+    current = client.get(paths.pod_path(namespace, pod_name))
     name = find_toolbox(current, wanted, now, min_left_s)
     if name is not None:
         return name, True
@@ -252,7 +229,7 @@ def new_capture(max_output: int) -> Captured:
 
 
 def exec_command(
-    client: Any,
+    client: KubeApi,
     namespace: str,
     pod_name: str,
     container: str,
@@ -263,7 +240,7 @@ def exec_command(
     on_output: Callable[[bytes], None] | None = None,
 ) -> None:
     """Run argv in the container over pods/exec; fills `capture` (exit code or error)."""
-    path = pods_path(namespace, pod_name) + "/exec"
+    path = paths.pod_path(namespace, pod_name, "exec")
     ws = client.websocket(path, exec_query(container, argv, stdin is not None), SUBPROTOCOLS)
     stdin_fd = _feed(stdin) if stdin is not None else None
     target = streaming.StreamTarget(
@@ -310,7 +287,7 @@ def _feed(data: bytes) -> int:
 
 
 def run_fresh(
-    client: Any,
+    client: KubeApi,
     namespace: str,
     pod: dict,
     container: dict,
@@ -323,7 +300,7 @@ def run_fresh(
     name = container["name"]
     add_container(client, namespace, pod_name, container)
     _, state = wait_for_container(client, namespace, pod_name, name, control, until_terminated=True)
-    path = pods_path(namespace, pod_name) + "/log"
+    path = paths.pod_path(namespace, pod_name, "log")
     for chunk in client.stream_bytes(path, {"container": name}):
         capture.stdout.write(chunk)
         if on_output is not None:

@@ -190,7 +190,7 @@ def run_attach(**options: Any) -> int:
         progress=renderer,
         recorder=recorder,
         session_id=lambda: recorder.session_id,
-        make_chooser=lambda client: make_image_chooser(config, kube_client=client),
+        make_chooser=lambda client, image: make_image_chooser(config, kube_client=client, image=image),
         confirm=_ask_on_terminal,
         record_input=bool(options.get("record_input")),
     )
@@ -251,7 +251,7 @@ def build_request(options: dict[str, Any]) -> Any:
     """complete + validate: flags -> AttachRequest, or a UsageError before anything else happens."""
     import shlex
 
-    from kdebug.debug.session import AttachRequest
+    from kdebug.debug.request import AttachRequest
     from kdebug.durations import parse_duration
     from kdebug.errors import UsageError
     from kdebug.security import profiles

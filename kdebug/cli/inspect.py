@@ -147,7 +147,7 @@ def build_report(options: dict[str, Any], config: dict[str, Any], catalog: Any) 
         report["pod"]["via"] = resolved.via
     report["security"] = security_report(kube, resolved.pod, resolved.container, report)
     if options["spec"]:
-        report["spec"] = planned_spec(resolved.pod, resolved.container, report)
+        report["spec"] = planned_spec(kube, resolved.pod, resolved.container, report)
     return report
 
 
@@ -184,44 +184,47 @@ def security_report(kube: Any, pod: dict[str, Any], container: str, report: dict
     }
 
 
-def planned_spec(pod: dict[str, Any], container: str, report: dict[str, Any]) -> dict[str, Any] | None:
-    """The ephemeral container an interactive `attach` would add (its name and session id are per run)."""
-    import secrets
-
+def planned_spec(
+    kube: Any, pod: dict[str, Any], container: str, report: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The ephemeral container an interactive `attach` would add (its name and session id are per run),
+    built by the same builder and security decision as attach; without a profile when the namespace
+    would refuse every debug container (the report's security error says so)."""
     from kdebug.debug import spec
+    from kdebug.debug.container import build_debug_container
+    from kdebug.debug.ids import new_suffix
+    from kdebug.debug.request import interactive_shell_plan
+    from kdebug.errors import PermissionDeniedError
+    from kdebug.models import ImageChoice
 
-    target = next(c for c in report["containers"] if c["name"] == container)
-    debug = target["debugImage"]
+    debug = next(c for c in report["containers"] if c["name"] == container)["debugImage"]
     if debug["image"] is None:
         return None
-    name = spec.unique_container_name(
-        pod, lambda: "".join(secrets.choice(spec.SUFFIX_ALPHABET) for _ in range(5))
-    )
-    built = spec.build_ephemeral_container(
-        name=name,
+    choice = ImageChoice(
         image=debug["image"],
-        command=debug["shell"],
-        target=container,
-        session_id="<per-session>",
-        stdin=True,
-        tty=True,
+        shell=list(debug["shell"] or ["sh"]),
+        reason=debug["reason"] or "",
         run_as_user=debug["runAsUser"],
         run_as_group=debug["runAsGroup"],
     )
-    security = report.get("security") or {}
-    if not security.get("profile"):
-        return built
-    from kdebug.security.decision import SecurityDecision, apply_security
-
-    decision = SecurityDecision(
-        profile=security["profile"],
-        requested="auto",
-        run_as_user=security["runAsUser"],
-        run_as_group=security["runAsGroup"],
-        reason=security["reason"],
-        level=security["level"],
-    )
-    return apply_security(built, decision)
+    plan = interactive_shell_plan(choice)
+    options = {
+        "name": spec.unique_container_name(pod, new_suffix),
+        "command": plan.command,
+        "session_id": "<per-session>",
+        "stdin": plan.stdin,
+        "tty": plan.tty,
+    }
+    try:
+        return build_debug_container(kube, pod, container, choice, **options).container
+    except PermissionDeniedError:
+        return spec.build_ephemeral_container(
+            image=choice.image,
+            target=container,
+            run_as_user=choice.run_as_user,
+            run_as_group=choice.run_as_group,
+            **options,
+        )
 
 
 def _stderr_progress(message: str) -> None:

@@ -1,4 +1,5 @@
-"""Pod copies as callable steps: create one, wait for its debugger, delete it, list leftovers.
+"""Pod copies as callable steps: create one, delete it, list them (the wait for the debugger is the
+session's own, kdebug.debug.wait).
 
 The copy itself is built by the pure kdebug.debug.copy_spec. This module does the requests, and holds the
 one rule that matters most: `delete_copy` deletes a pod only when it carries kdebug's copy label and
@@ -8,53 +9,40 @@ touched.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from kdebug.debug import copy_spec as copies
-from kdebug.debug.spec import FAILURE_REASONS
-from kdebug.errors import KdebugError, NotFoundError, StartFailedError, UsageError, WaitTimeoutError
-
-
-def pods_path(namespace: str, name: str = "") -> str:
-    base = f"/api/v1/namespaces/{namespace}/pods"
-    return f"{base}/{name}" if name else base
-
+from kdebug.errors import KdebugError, NotFoundError, UsageError
+from kdebug.kube import paths
+from kdebug.kube.api import KubeApi
 
 # --- keeping the copy out of Services and controllers ---
 
 
-def service_selectors(client: Any, namespace: str) -> list[dict]:
+def service_selectors(client: KubeApi, namespace: str) -> list[dict]:
     """The selectors of the namespace's Services; empty when they cannot be listed."""
     try:
-        services = client.get(f"/api/v1/namespaces/{namespace}/services").get("items") or []
+        services = client.get(paths.collection_path("Service", namespace)).get("items") or []
     except KdebugError:
         return []
     return [(s.get("spec") or {}).get("selector") or {} for s in services]
 
 
-OWNER_PATHS: dict[str, str] = {
-    "ReplicaSet": "/apis/apps/v1/namespaces/{ns}/replicasets/{name}",
-    "StatefulSet": "/apis/apps/v1/namespaces/{ns}/statefulsets/{name}",
-    "DaemonSet": "/apis/apps/v1/namespaces/{ns}/daemonsets/{name}",
-    "Job": "/apis/batch/v1/namespaces/{ns}/jobs/{name}",
-    "ReplicationController": "/api/v1/namespaces/{ns}/replicationcontrollers/{name}",
-}
+# the controllers that adopt pods their selector matches
+OWNER_KINDS = frozenset({"ReplicaSet", "StatefulSet", "DaemonSet", "Job", "ReplicationController"})
 
 
-def owner_selectors(client: Any, pod: dict) -> list[dict]:
+def owner_selectors(client: KubeApi, pod: dict) -> list[dict]:
     """matchLabels of the pod's controllers (they would adopt a copy their selector matches)."""
     metadata = pod.get("metadata") or {}
     namespace = metadata.get("namespace") or "default"
     selectors = []
     for owner in metadata.get("ownerReferences") or []:
-        template = OWNER_PATHS.get(owner.get("kind", ""))
-        if template is None:
+        kind = owner.get("kind", "")
+        if kind not in OWNER_KINDS:
             continue
         try:
-            found = client.get(template.format(ns=namespace, name=owner.get("name", "")))
+            found = client.get(paths.object_path(kind, namespace, owner.get("name", "")))
         except KdebugError:
             continue
         selector = (found.get("spec") or {}).get("selector") or {}
@@ -62,7 +50,7 @@ def owner_selectors(client: Any, pod: dict) -> list[dict]:
     return [s for s in selectors if s]
 
 
-def labels_to_drop(client: Any, pod: dict) -> list[str]:
+def labels_to_drop(client: KubeApi, pod: dict) -> list[str]:
     """The fewest labels whose removal keeps the copy out of every Service and controller."""
     labels = {
         k: v
@@ -78,7 +66,7 @@ def labels_to_drop(client: Any, pod: dict) -> list[str]:
 
 
 def create_copy(
-    client: Any,
+    client: KubeApi,
     pod: dict,
     container_name: str,
     debug_container: dict,
@@ -102,76 +90,13 @@ def create_copy(
         labels_to_drop=labels_to_drop(client, pod),
         same_node=same_node,
     )
-    return client.request("POST", pods_path(namespace), body=body)
+    return client.request("POST", paths.pods_path(namespace), body=body)
 
 
-def container_outcome(pod: dict, container_name: str) -> str | None:
-    """ "running" when the container runs; raises StartFailedError when it cannot start; else None."""
-    for status in (pod.get("status") or {}).get("containerStatuses") or []:
-        if status.get("name") != container_name:
-            continue
-        state = status.get("state") or {}
-        if "running" in state:
-            return "running"
-        waiting = state.get("waiting") or {}
-        terminated = state.get("terminated")
-        if waiting.get("reason") in FAILURE_REASONS:
-            raise StartFailedError(
-                f"debugger {container_name} in copy {pod['metadata']['name']} cannot start: "
-                f"{waiting['reason']}" + (f": {waiting['message']}" if waiting.get("message") else "")
-            )
-        if terminated is not None:
-            raise StartFailedError(
-                f"debugger {container_name} in copy {pod['metadata']['name']} ended "
-                f"(exit code {terminated.get('exitCode')})"
-            )
-    return None
-
-
-def wait_copy_running(
-    client: Any,
-    namespace: str,
-    name: str,
-    container_name: str,
-    timeout_s: float,
-    *,
-    clock: Callable[[], float] = time.monotonic,
-) -> dict:
-    """Watch the copy until its debug container runs; StartFailedError or WaitTimeoutError otherwise.
-
-    The target container may crash-loop in the copy: that is why the copy exists, so it is not waited on.
-    """
-    deadline = clock() + timeout_s
-    listing = client.get(pods_path(namespace), {"fieldSelector": f"metadata.name={name}"})
-    items = listing.get("items") or []
-    if not items:
-        raise NotFoundError(f'pod "{name}" not found in namespace {namespace}')
-    pod = items[0]
-    version = (listing.get("metadata") or {}).get("resourceVersion")
-    while container_outcome(pod, container_name) is None:
-        remaining = deadline - clock()
-        if remaining <= 0:
-            raise WaitTimeoutError(
-                f"debugger {container_name} in copy {name} did not start within {timeout_s:g}s",
-                hint=f"kubectl describe pod {name} -n {namespace}",
-            )
-        query = {"fieldSelector": f"metadata.name={name}", "resourceVersion": version}
-        for event in client.watch(pods_path(namespace), query, remaining):
-            obj = event.get("object") or {}
-            version = (obj.get("metadata") or {}).get("resourceVersion") or version
-            if event.get("type") == "DELETED":
-                raise StartFailedError(f"copy {name} was deleted while kdebug waited for it")
-            if event.get("type") in ("ADDED", "MODIFIED"):
-                pod = obj
-                if container_outcome(pod, container_name) is not None:
-                    break
-    return pod
-
-
-def delete_copy(client: Any, namespace: str, name: str) -> bool:
+def delete_copy(client: KubeApi, namespace: str, name: str) -> bool:
     """Delete a kdebug copy; refuse (UsageError) any pod that is not one. False when already gone."""
     try:
-        pod = client.get(pods_path(namespace, name))
+        pod = client.get(paths.pod_path(namespace, name))
     except NotFoundError:
         return False
     if not copies.is_kdebug_copy(pod):
@@ -184,19 +109,14 @@ def delete_copy(client: Any, namespace: str, name: str) -> bool:
     if uid:  # delete exactly the pod inspected, never a same-named pod created since
         options["preconditions"] = {"uid": uid}
     try:
-        client.request("DELETE", pods_path(namespace, name), body=options)
+        client.request("DELETE", paths.pod_path(namespace, name), body=options)
     except NotFoundError:
         return False
     return True
 
 
-def list_copies(client: Any, namespace: str) -> list[dict]:
+def list_copies(client: KubeApi, namespace: str) -> list[dict]:
     """Every pod in the namespace labelled as a kdebug copy (all namespaces when namespace is "")."""
-    path = pods_path(namespace) if namespace else "/api/v1/pods"
+    path = paths.pods_path(namespace or None)
     pods = client.get(path, {"labelSelector": copies.COPY_OF_LABEL}).get("items") or []
     return [p for p in pods if copies.is_kdebug_copy(p)]
-
-
-def list_leftover_copies(client: Any, namespace: str, now: datetime, older_than: timedelta) -> list[dict]:
-    """kdebug copies created more than `older_than` before `now`, oldest first."""
-    return copies.leftover_copies(list_copies(client, namespace), now, older_than)

@@ -212,6 +212,16 @@ def startup_state(pod: dict, name: str) -> StartupState:
     return StartupState(phase, reason, waiting.get("message", ""))
 
 
+def container_state(pod: dict, name: str) -> StartupState:
+    """startup_state for an ephemeral container, or for a regular one (the debugger in a copy)."""
+    if ephemeral_status(pod, name):
+        return startup_state(pod, name)
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    if any(s.get("name") == name for s in statuses):
+        return startup_state({"status": {"ephemeralContainerStatuses": statuses}}, name)
+    return startup_state(pod, name)
+
+
 def ephemeral_container(pod: dict, name: str) -> dict:
     for container in pod.get("spec", {}).get("ephemeralContainers") or []:
         if container.get("name") == name:

@@ -10,14 +10,18 @@ Prints nothing; `progress` receives short human messages.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdebug.errors import KdebugError, UsageError
 from kdebug.images.catalog import Catalog, load_catalog
 from kdebug.images.classify import Classification, classify_image, is_conclusive
 from kdebug.images.reference import apply_mirrors, digest_from_image_id, parse_image_ref, undo_mirrors
-from kdebug.images.selection import check_allowed, choose_debug_image
+from kdebug.images.selection import choose_debug_image, fallback_choice, override_choice, sent_image
+from kdebug.kube import paths
 from kdebug.models import ImageChoice
+
+if TYPE_CHECKING:
+    from kdebug.kube.api import KubeApi
 
 REPORT_API_VERSION = "kdebug.dev/v1"
 Progress = Callable[[str], None]
@@ -246,13 +250,11 @@ def pod_platform(pod: dict[str, Any], catalog: Catalog, node: dict[str, Any] | N
     return default_platform()
 
 
-def secret_getter(kube_client: Any) -> SecretGetter | None:
-    """Adapts the kube client (`get_secret(ns, name)` or `get(path)`) to a SecretGetter."""
+def secret_getter(kube_client: KubeApi | None) -> SecretGetter | None:
+    """Adapts the kube client to a SecretGetter."""
     if kube_client is None:
         return None
-    if hasattr(kube_client, "get_secret"):
-        return kube_client.get_secret  # type: ignore[no-any-return]
-    return lambda namespace, name: kube_client.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
+    return lambda namespace, name: kube_client.get(paths.object_path("Secret", namespace, name))
 
 
 # --- for attach ----------------------------------------------------------------------------------------
@@ -266,18 +268,34 @@ def make_registry_client(catalog: Catalog) -> Any:
 
 
 def make_image_chooser(
-    config: dict[str, Any], registry_client: Any = None, kube_client: Any = None
+    config: dict[str, Any],
+    registry_client: Any = None,
+    kube_client: KubeApi | None = None,
+    image: str | None = None,
 ) -> Callable[[dict[str, Any], str], ImageChoice]:
-    """`choose_image(pod, container_name) -> ImageChoice` for kdebug.debug.session: classify, then choose.
+    """`choose_image(pod, container_name) -> ImageChoice` for `attach` and `run`: `image` (--image) when
+    given, else classify, then choose; the catalog's BusyBox when classification fails. Every choice goes
+    through selection.sent_image (mirrors, then the allowlist: refusals raise PermissionDeniedError).
 
     `registry_client=None` builds the default one (disk cache, config's registry settings); pass
-    `False` to classify from names only. Allowlist refusals raise PermissionDeniedError.
+    `False` to classify from names only.
     """
     catalog = load_catalog(config)
+    if image:
+        chosen = override_choice(image, catalog)
+        return lambda pod, container_name: chosen
     registry = make_registry_client(catalog) if registry_client is None else (registry_client or None)
     get_secret = secret_getter(kube_client)
 
     def choose_image(pod: dict[str, Any], container_name: str) -> ImageChoice:
+        try:
+            return classify_and_choose(pod, container_name)
+        except KdebugError as exc:
+            if exc.kind == "forbidden":  # the allowlist, or reading a pull secret: not a classification
+                raise
+            return fallback_choice(catalog, exc.message)
+
+    def classify_and_choose(pod: dict[str, Any], container_name: str) -> ImageChoice:
         container = next(
             (c for c in (pod.get("spec") or {}).get("containers") or [] if c.get("name") == container_name),
             {},
@@ -304,5 +322,4 @@ def make_image_chooser(
 
 def check_override_allowed(config: dict[str, Any], image: str) -> None:
     """For `--image`: the allowlist check (mirrors first) that must happen before any request."""
-    catalog = load_catalog(config)
-    check_allowed(str(apply_mirrors(parse_image_ref(image), list(catalog.mirrors))), catalog.allowed_images)
+    sent_image(image, load_catalog(config))

@@ -50,8 +50,7 @@ def choose_debug_image(
         image, shell, reason, family, warnings = _from_override(override_image, override_shell, catalog)
     else:
         image, shell, reason, family, warnings = _from_catalog(classification, catalog, target)
-        image = str(apply_mirrors(parse_image_ref(image), list(catalog.mirrors)))
-    check_allowed(image, catalog.allowed_images)
+        image = sent_image(image, catalog)
     identity = target_identity(pod or {}, container_name, classification)
     run_as_user, run_as_group, identity_note = _run_as(identity, classification)
     if identity_note:
@@ -62,14 +61,35 @@ def choose_debug_image(
     return Selection(choice=choice, family=family, warnings=tuple(warnings))
 
 
+def sent_image(image: str, catalog: Catalog) -> str:
+    """The one door every debug image goes through: mirror rewrites applied, then the allowlist checked
+    on the name that is sent (PermissionDeniedError if it refuses it)."""
+    mirrored = str(apply_mirrors(parse_image_ref(image), list(catalog.mirrors)))
+    check_allowed(mirrored, catalog.allowed_images)
+    return mirrored
+
+
+def override_choice(image: str, catalog: Catalog) -> ImageChoice:
+    """`--image` for `attach` and `run`: the image as sent (mirrored, allowed), with a plain `sh`."""
+    return ImageChoice(image=sent_image(image, catalog), shell=["sh"], reason="--image")
+
+
+def fallback_choice(catalog: Catalog, why: str) -> ImageChoice:
+    """The catalog's BusyBox when the target could not be classified (`why`), mirrored and allowed."""
+    return ImageChoice(
+        image=sent_image(catalog.busybox_image, catalog),
+        shell=list(catalog.busybox_shell),
+        reason=f"default pinned BusyBox ({why})",
+    )
+
+
 # --- where the image comes from -----------------------------------------------------------------------
 
 
 def _from_override(
     image: str, shell: list[str] | None, catalog: Catalog
 ) -> tuple[str, list[str], str, str, list[str]]:
-    mirrored = str(apply_mirrors(parse_image_ref(image), list(catalog.mirrors)))
-    check_allowed(mirrored, catalog.allowed_images)  # before anything else happens
+    mirrored = sent_image(image, catalog)  # refused before anything else happens
     if shell is None:
         known = classify_reference(image)
         distroless_debug = known.kind is ImageKind.DISTROLESS and known.has_shell

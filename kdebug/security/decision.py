@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kdebug.errors import KdebugError, PermissionDeniedError
+from kdebug.kube import paths
+from kdebug.kube.api import KubeApi
 from kdebug.models import ImageChoice
 from kdebug.security import profiles
 from kdebug.security.users import EffectiveUser, debugger_can_read_target, effective_user, runs_as_non_root
@@ -40,14 +42,10 @@ class SecurityDecision:
         return asdict(self)
 
 
-def namespace_path(namespace: str) -> str:
-    return f"/api/v1/namespaces/{namespace}"
-
-
-def read_namespace_labels(client: Any, namespace: str) -> dict | None:
+def read_namespace_labels(client: KubeApi, namespace: str) -> dict | None:
     """The namespace's labels; None when it cannot be read (reading namespaces is often not allowed)."""
     try:
-        found = client.get(namespace_path(namespace))
+        found = client.get(paths.namespace_path(namespace))
     except KdebugError:  # forbidden, not found, unreachable: the labels are unknown, the patch decides
         return None
     return (found.get("metadata") or {}).get("labels") or {}
@@ -67,7 +65,7 @@ def pod_namespace(pod: dict) -> str:
 
 
 def decide_security(
-    client: Any,
+    client: KubeApi,
     pod: dict,
     container_name: str,
     profile_flag: str = profiles.AUTO,

@@ -9,8 +9,10 @@ import pytest
 
 from kdebug.debug import copy_spec as copies
 from kdebug.debug import spec
-from kdebug.debug.copy_pods import create_copy, delete_copy, list_leftover_copies, wait_copy_running
+from kdebug.debug.copy_pods import create_copy, delete_copy, list_copies
+from kdebug.debug.wait import start_failure, wait_for_container
 from kdebug.errors import StartFailedError, UsageError, WaitTimeoutError
+from kdebug.kube.watch import deadline_in
 from tests.fixtures.cluster import BUSYBOX, mutating_requests
 
 NOW = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
@@ -43,6 +45,23 @@ def crashing_pod(cluster) -> dict:
     return cluster.fresh_pod("default", "shop")
 
 
+def wait_debugger_running(client, name: str, timeout_s: float, clock=None) -> dict:
+    """The session's wait for a copy's debugger (what `attach --copy` does before it streams)."""
+    remaining = deadline_in(timeout_s, clock) if clock else deadline_in(timeout_s)
+    pod, state = wait_for_container(
+        client,
+        "default",
+        name,
+        "kdebug-dbg",
+        remaining,
+        until_terminated=False,
+        timeout_error=lambda last: WaitTimeoutError(f"did not start within {timeout_s:g}s"),
+    )
+    if state.phase == "failed":
+        raise start_failure(pod, "kdebug-dbg", state)
+    return pod
+
+
 def make_copy(cluster, pod: dict, **kwargs) -> dict:
     return create_copy(
         cluster.client(),
@@ -59,7 +78,7 @@ def make_copy(cluster, pod: dict, **kwargs) -> dict:
 def test_copy_of_a_crash_looping_pod_runs_its_debugger(cluster, crashing_pod):
     created = make_copy(cluster, crashing_pod, copy_command=["sleep", "3600"])
 
-    running = wait_copy_running(cluster.client(), "default", created["metadata"]["name"], "kdebug-dbg", 15)
+    running = wait_debugger_running(cluster.client(), created["metadata"]["name"], 15)
 
     assert created["metadata"]["name"] == "shop-kdebug-x7k2p"
     assert "running" in copies_container_state(running, "kdebug-dbg")
@@ -162,7 +181,7 @@ def test_waiting_for_a_debugger_that_cannot_be_pulled_fails(cluster, crashing_po
     created = make_copy(cluster, crashing_pod, image="registry.kdebug.test/nope:1")
 
     with pytest.raises(StartFailedError, match="ErrImagePull|ImagePullBackOff"):
-        wait_copy_running(cluster.client(), "default", created["metadata"]["name"], "kdebug-dbg", 15)
+        wait_debugger_running(cluster.client(), created["metadata"]["name"], 15)
 
 
 def test_waiting_times_out(cluster, crashing_pod):
@@ -170,14 +189,7 @@ def test_waiting_times_out(cluster, crashing_pod):
     ticks = iter([0.0, 100.0, 100.0, 100.0])  # the deadline has passed at the first look
 
     with pytest.raises(WaitTimeoutError, match="did not start within 5s"):
-        wait_copy_running(
-            cluster.client(),
-            "default",
-            created["metadata"]["name"],
-            "kdebug-dbg",
-            5,
-            clock=lambda: next(ticks),
-        )
+        wait_debugger_running(cluster.client(), created["metadata"]["name"], 5, clock=lambda: next(ticks))
 
 
 def test_delete_copy_deletes_the_copy(cluster, crashing_pod):
@@ -220,6 +232,9 @@ def test_delete_copy_of_a_gone_pod_is_false(cluster):
 def test_leftover_copies_by_age(cluster, crashing_pod, age, listed):
     name = make_copy(cluster, crashing_pod)["metadata"]["name"]
 
-    leftovers = list_leftover_copies(cluster.client(), "default", NOW + age, timedelta(hours=1))
+    # what `kdebug doctor` does: list the copies (facts), then judge their age (checks)
+    leftovers = copies.leftover_copies(
+        list_copies(cluster.client(), "default"), NOW + age, timedelta(hours=1)
+    )
 
     assert [p["metadata"]["name"] for p in leftovers] == ([name] if listed else [])

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from kdebug.debug.session import AttachRequest, LocalStreams, SessionPlan, plan_session
+from kdebug.debug.request import AttachRequest, LocalStreams, SessionPlan, plan_session
 from kdebug.debug.spec import idle_guarded
 from kdebug.models import ImageChoice
 

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from kdebug.cli.main import main
+from kdebug.debug.spec import idle_guarded
 from kdebug.errors import ExitCode
 from kdebug.images.catalog import load_catalog
 from kdebug.images.inspection import classify_container_image
@@ -70,7 +71,7 @@ def test_spec_is_the_ephemeral_container_attach_would_send(kube, isolated_home, 
     spec = report["spec"]
     assert (spec["image"], spec["command"], spec["targetContainerName"], spec["securityContext"]) == (
         "gcr.io/distroless/base-debian12:debug-nonroot",
-        ["/busybox/sh"],
+        idle_guarded(["/busybox/sh"]),  # attach's interactive shell runs behind the idle watchdog
         "app",
         # the demo namespace is privileged: auto picks `general`, and the pod-level user makes the
         # debugger run as the target's ids (see docs/security.md)

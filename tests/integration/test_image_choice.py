@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from kdebug.errors import ExitCode
 from kdebug.models import DEFAULT_DEBUG_IMAGE
 from tests.integration.conftest import ephemeral_containers
@@ -58,3 +60,60 @@ def test_image_outside_the_allowlist_is_refused_before_any_request(
     )
     assert result.code == ExitCode.PERMISSION_DENIED
     assert len(demo_emulator.requests) == before
+
+
+# -- every choice goes through the mirrors and the allowlist (selection.sent_image) ----------------
+
+MIRRORS = [{"from": "docker.io", "to": "registry.corp/mirror"}]
+MIRRORED_BUSYBOX = "registry.corp/mirror/library/busybox:1.36.1"
+TARGET = {
+    "metadata": {"name": "web", "namespace": "demo"},
+    "spec": {"containers": [{"name": "app", "image": "registry.kdebug.test/demo/web:1.0"}]},
+}
+
+
+def chooser(config: dict, image: str | None = None):
+    from kdebug.images.inspection import make_image_chooser
+
+    return make_image_chooser(config, registry_client=False, image=image)
+
+
+def test_image_flag_is_sent_mirrored(demo_emulator, kubeconfig, run_kdebug, write_config):
+    write_config({"mirrors": MIRRORS})
+    run_kdebug(
+        "attach", "web", "--kubeconfig", str(kubeconfig), "--image", DEFAULT_DEBUG_IMAGE, "--timeout", "3s",
+        "--", "true",
+    )  # fmt: skip
+    (container,) = ephemeral_containers(demo_emulator, "demo", "web")
+    assert container["image"] == MIRRORED_BUSYBOX  # whether or not the mirror can be pulled
+
+
+def test_image_flag_for_run_is_mirrored() -> None:
+    assert chooser({"mirrors": MIRRORS}, image=DEFAULT_DEBUG_IMAGE)(TARGET, "app").image == MIRRORED_BUSYBOX
+
+
+def test_fallback_busybox_is_mirrored_when_classification_fails(monkeypatch) -> None:
+    from kdebug.errors import KdebugError
+    from kdebug.images import inspection
+
+    def broken(*args, **kwargs):
+        raise KdebugError("registry answered nonsense")
+
+    monkeypatch.setattr(inspection, "classify_container_image", broken)
+    choice = chooser({"mirrors": MIRRORS})(TARGET, "app")
+
+    assert (choice.image, choice.reason) == (
+        MIRRORED_BUSYBOX,
+        "default pinned BusyBox (registry answered nonsense)",
+    )
+
+
+def test_allowlist_checks_the_mirrored_name_that_is_sent() -> None:
+    from kdebug.errors import PermissionDeniedError
+
+    allowed = {"mirrors": MIRRORS, "allowed_images": ["registry.corp/mirror/*"]}
+    assert chooser(allowed, image=DEFAULT_DEBUG_IMAGE)(TARGET, "app").image == MIRRORED_BUSYBOX
+    with pytest.raises(
+        PermissionDeniedError, match=r"debug image docker\.io/library/busybox:1\.36\.1 is refused"
+    ):
+        chooser({"allowed_images": ["registry.corp/mirror/*"]}, image=DEFAULT_DEBUG_IMAGE)

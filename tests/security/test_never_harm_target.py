@@ -8,7 +8,10 @@ from datetime import UTC, datetime
 
 from kdebug.cli.main import main
 from kdebug.debug import spec
-from kdebug.debug.copy_pods import create_copy, delete_copy, wait_copy_running
+from kdebug.debug.copy_pods import create_copy, delete_copy
+from kdebug.debug.wait import wait_for_container
+from kdebug.errors import WaitTimeoutError
+from kdebug.kube.watch import deadline_in
 from kdebug.models import ImageChoice
 from kdebug.security.decision import apply_security, decide_security
 from kdebug.security.preflight import run_preflight
@@ -71,7 +74,15 @@ def test_attach_copy_and_doctor_steps_send_only_allowed_writes(cluster, tmp_path
         suffix="c0py1",
         copy_command=["sleep", "3600"],
     )
-    wait_copy_running(client, "team", copy["metadata"]["name"], "kdebug-dbg", 15)
+    wait_for_container(
+        client,
+        "team",
+        copy["metadata"]["name"],
+        "kdebug-dbg",
+        deadline_in(15),
+        until_terminated=False,
+        timeout_error=lambda last: WaitTimeoutError(f"copy's debugger: {last}"),
+    )
     delete_copy(client, "team", copy["metadata"]["name"])
     # doctor
     assert main(["doctor", "--kubeconfig", str(cluster.kubeconfig(namespace="team")), "web"]) in (0, 72)
