@@ -1,20 +1,19 @@
 """The typer application: registers commands, and is the only place that turns errors into exit codes.
 
-Command modules import heavy dependencies (kubernetes, aiohttp, the emulator) inside their
-functions, so `kdebug --help` stays fast.
+Command modules import their heavy dependencies (the Kubernetes client, the registry code, rich) with
+`kdebug.lazy.lazy_module`, so a help screen or a usage error loads none of them.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import os
+import importlib
 import sys
-import threading
 
 import click
 import typer
+import typer.main
 
+import kdebug
 from kdebug.errors import ExitCode, KdebugError
 
 app = typer.Typer(
@@ -26,9 +25,31 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: rich would be loaded for every help screen
     suggest_commands=False,  # click already says "Did you mean ...?"
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+VERSION_OPTIONS = ("--version", "-V")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"kdebug {kdebug.__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        *VERSION_OPTIONS,
+        callback=_print_version,
+        is_eager=True,
+        help="Print kdebug's version and exit.",
+    ),
+) -> None:
+    pass
 
 
 # Command name -> module in kdebug.cli defining it, in the order `kdebug --help` lists them.
@@ -44,15 +65,14 @@ COMMAND_MODULES = {
 _registered: set[str] = set()
 
 
-def _register(argv: list[str] | None = None) -> None:
+def _register(argv: list[str]) -> None:
     """Register the command `argv` names, or every command (help, no command, an unknown name).
 
     Each module defines `register(app)`. A run that names its command imports only that module, and
-    typer then builds only that command's click parameters (evaluating their annotations costs about
-    10 ms for all of them, on every run).
+    typer then builds only that command's click parameters; `--version` needs none.
     """
-    import importlib
-
+    if argv[:1] and argv[0] in VERSION_OPTIONS:
+        return
     name = argv[0] if argv and argv[0] in COMMAND_MODULES else None
     for command, module_name in COMMAND_MODULES.items():
         if (name is None or command == name) and module_name not in _registered:
@@ -67,19 +87,10 @@ def _print_error(message: str, hint: str | None = None) -> None:
     sys.stderr.flush()
 
 
-def _click_group() -> click.Command:
-    """The click group of the registered commands (a group even when only one is registered)."""
-    import typer.main
-
-    return typer.main.get_group(app)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return the exit code (tests call this; `run` exits with it)."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    _register(args)
+def invoke(command: click.Command, args: list[str]) -> int:
+    """Run a click command on `args` and return its exit code; errors become one line on stderr."""
     try:
-        result = _click_group().main(args=args, prog_name="kdebug", standalone_mode=False)
+        result = command.main(args=args, prog_name="kdebug", standalone_mode=False)
     except KdebugError as exc:
         _print_error(exc.message, exc.hint)
         return int(exc.exit_code)
@@ -101,21 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     return int(result or 0) if isinstance(result, int) else 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return the exit code (tests call this; `run` exits with it)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    _register(args)
+    # a group even when only one command is registered
+    return invoke(typer.main.get_group(app), args)
+
+
 def run() -> None:
-    code = main()
-    if any(not thread.daemon for thread in threading.enumerate() if thread is not threading.main_thread()):
-        sys.exit(code)  # a thread still working: the interpreter waits for it
-    _exit_now(code)
-
-
-def _exit_now(code: int) -> None:
-    """Exit without the interpreter's teardown (module and object finalisation: ~10 ms a run).
-
-    By now every record, file, socket and terminal mode kdebug used is closed; exit handlers still
-    run and the standard streams are flushed, which is all the teardown would do that matters.
-    """
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe (`kdebug ... | head`)
-            stream.flush()
-    os._exit(code)
+    sys.exit(main())

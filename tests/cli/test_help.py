@@ -1,4 +1,4 @@
-"""Help screens: fast (no kubernetes import) and with examples."""
+"""Help screens: fast (no client, parser or renderer imported) and with examples."""
 
 from __future__ import annotations
 
@@ -11,11 +11,16 @@ PROBE = (
     "import sys\n"
     "from kdebug.cli.main import main\n"
     "code = main({argv!r})\n"
-    "print('HEAVY', sorted(m for m in ('kubernetes', 'websocket', 'aiohttp') if m in sys.modules))\n"
+    "heavy = ('kubernetes', 'websocket', 'aiohttp', 'rich', 'kdebug.kube.client', 'kdebug.debug.session')\n"
+    "print('HEAVY', sorted(m for m in heavy if m in sys.modules))\n"
 )
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["attach", "--help"]], ids=["kdebug", "kdebug attach"])
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["attach", "--help"], ["run", "--help"], ["sessions", "list", "--help"], ["attach"]],
+    ids=["kdebug", "kdebug attach", "kdebug run", "kdebug sessions list", "a usage error"],
+)
 def test_help_does_not_import_heavy_modules(argv):
     done = subprocess.run(
         [sys.executable, "-c", PROBE.format(argv=argv)], capture_output=True, text=True, timeout=60
