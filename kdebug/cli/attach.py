@@ -10,6 +10,7 @@ from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
+from kdebug import config as config_files
 from kdebug.cli import options as common
 from kdebug.console import signals
 from kdebug.console.progress import ProgressRenderer
@@ -21,7 +22,6 @@ from kdebug.lazy import lazy_module
 if TYPE_CHECKING:
     from kdebug.debug.session import AttachRequest
 
-config_files = lazy_module("kdebug.config")
 session = lazy_module("kdebug.debug.session")
 inspection = lazy_module("kdebug.images.inspection")
 profiles = lazy_module("kdebug.security.profiles")

@@ -16,11 +16,11 @@ from typing import Annotated, Any
 
 import typer
 
+from kdebug import config as config_files
 from kdebug.cli import options as common
 from kdebug.errors import KdebugError, UsageError
 from kdebug.lazy import lazy_module
 
-config_files = lazy_module("kdebug.config")
 doctor_checks = lazy_module("kdebug.doctor.checks")
 doctor_facts = lazy_module("kdebug.doctor.facts")
 permissions = lazy_module("kdebug.security.permissions")

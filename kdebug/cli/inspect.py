@@ -14,12 +14,12 @@ from typing import Annotated, Any
 
 import typer
 
+from kdebug import config as config_files
 from kdebug.cli import options as common
 from kdebug.errors import KdebugError, UsageError
 from kdebug.lazy import lazy_module
 from kdebug.models import ImageChoice
 
-config_files = lazy_module("kdebug.config")
 catalogs = lazy_module("kdebug.images.catalog")
 inspection = lazy_module("kdebug.images.inspection")
 kube_client = lazy_module("kdebug.kube.client")

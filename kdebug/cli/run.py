@@ -10,6 +10,7 @@ from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
+from kdebug import config as config_files
 from kdebug.cli import options as common
 from kdebug.durations import parse_duration
 from kdebug.errors import ExitCode, UsageError
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
     from kdebug.automation.results import RunResult
     from kdebug.automation.runner import RunRequest
 
-config_files = lazy_module("kdebug.config")
 results = lazy_module("kdebug.automation.results")
 runner = lazy_module("kdebug.automation.runner")
 recorder_files = lazy_module("kdebug.sessions.recorder")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from kdebug import config as config_files
 from kdebug.cli import options as common
 from kdebug.errors import ExitCode, UsageError
 from kdebug.lazy import lazy_module
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     from kdebug.automation.runbook import Runbook
     from kdebug.automation.runner import RunRequest
 
-config_files = lazy_module("kdebug.config")
 runbooks = lazy_module("kdebug.automation.runbook")
 runner = lazy_module("kdebug.automation.runner")
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from kdebug import config as config_files
 from kdebug.cli import options as common
 from kdebug.durations import format_duration
 from kdebug.errors import ExitCode, KdebugError, StoreError, UsageError
@@ -21,7 +22,6 @@ from kdebug.sessions import schema
 if TYPE_CHECKING:
     from kdebug.sessions.store import SessionQuery, SessionStore
 
-config_files = lazy_module("kdebug.config")
 asciicast = lazy_module("kdebug.sessions.asciicast")
 chain = lazy_module("kdebug.sessions.chain")
 stores = lazy_module("kdebug.sessions.store")

@@ -397,3 +397,11 @@ def test_prune_options_complete_reads_the_clock_once() -> None:
     options.complete()
     assert options.now is not None
     assert options.cutoff() == options.cutoff()
+
+
+def test_a_broken_kubeconfig_leaves_the_namespace_to_connect(tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    broken.write_text("clusters: [unclosed\n")
+    options = KubeOptions(kubeconfig=str(broken))
+    options.complete()
+    assert options == KubeOptions(kubeconfig=str(broken))
