@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,6 +20,9 @@ from kdebug import config as config_files
 from kdebug.cli import options as common
 from kdebug.errors import KdebugError, UsageError
 from kdebug.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from kdebug.doctor.checks import Check
 
 doctor_checks = lazy_module("kdebug.doctor.checks")
 doctor_facts = lazy_module("kdebug.doctor.facts")
@@ -122,7 +125,7 @@ def run_doctor(options: DoctorOptions) -> int:
     return doctor_checks.overall_exit(checks)
 
 
-def load_config_or_check(kube: common.KubeOptions) -> tuple[dict, Any]:
+def load_config_or_check(kube: common.KubeOptions) -> tuple[dict[str, Any], Check | None]:
     """The user config, or {} and a failing check when it cannot be read (doctor reports, not dies)."""
     try:
         return config_files.effective_config(kube.kubeconfig, kube.context), None
@@ -145,7 +148,7 @@ def rbac_yaml(facts: dict, namespace: str | None) -> str:
     return header + permissions.role_yaml(namespace, missing or needed, subject_user=username)
 
 
-def render_table(checks: list[Any]) -> None:
+def render_table(checks: list[Check]) -> None:
     if sys.stdout.isatty():
         render_rich(checks)
         return
@@ -157,7 +160,7 @@ def render_table(checks: list[Any]) -> None:
     sys.stdout.flush()
 
 
-def render_rich(checks: list[Any]) -> None:
+def render_rich(checks: list[Check]) -> None:
     table = rich_table.Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for column in ("", "check", "result", "fix"):
         table.add_column(column, overflow="fold")

@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,6 +18,9 @@ from kdebug import config as config_files
 from kdebug.cli import options as common
 from kdebug.errors import KdebugError, UsageError
 from kdebug.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from kdebug.images.catalog import Catalog
 from kdebug.models import ImageChoice
 
 catalogs = lazy_module("kdebug.images.catalog")
@@ -146,7 +149,7 @@ def run_inspect(options: InspectOptions) -> int:
     return 0
 
 
-def build_report(options: InspectOptions, config: dict[str, Any], catalog: Any) -> dict[str, Any]:
+def build_report(options: InspectOptions, config: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
     kube = kube_client.connect(options.kube.kubeconfig, options.kube.context, options.kube.namespace)
     namespace = options.kube.namespace or kube.namespace
     resolved = resolve.resolve_target(kube, namespace, options.target, options.selector, options.container)

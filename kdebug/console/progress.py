@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import threading
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from kdebug.kube import terminal
 from kdebug.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.status import Status
 
 rich_console = lazy_module("rich.console")
 
@@ -21,8 +25,8 @@ class ProgressRenderer:
 
     def __init__(self, stream: IO[str]):
         self.stream = stream
-        self.status: Any = None
-        self.console: Any = None
+        self.status: Status | None = None
+        self.console: Console | None = None
         self._lock = threading.Lock()
         self._spinning: str | None = None  # the text the spinner should show now, None when paused
         self._rich_loaded = False

@@ -50,7 +50,7 @@ def test_pure_modules_import_no_client_or_cli_libraries():
     probe = (
         "import sys\n"
         "import kdebug.kube.targets, kdebug.debug.spec, kdebug.kube.channels\n"
-        "import kdebug.durations, kdebug.models\n"
+        "import kdebug.durations, kdebug.models, kdebug.lazy\n"
         "heavy = ('kubernetes', 'typer', 'rich', 'websocket')\n"
         "print('HEAVY', sorted(m for m in heavy if m in sys.modules))\n"
     )
