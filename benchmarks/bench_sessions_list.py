@@ -92,11 +92,7 @@ def build_store(db: Path, records: int) -> float:
 
 
 def time_cli(args: list[str], env: dict[str, str], runs: int) -> tuple[float, int]:
-    kdebug = (
-        [sys.executable, "-m", "kdebug.cli.main"]
-        if False
-        else [str(Path(sys.executable).with_name("kdebug"))]
-    )
+    kdebug = [str(Path(sys.executable).with_name("kdebug"))]
     times = []
     lines = 0
     for _ in range(runs):

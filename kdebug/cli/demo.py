@@ -7,11 +7,14 @@ says how to install it when the `demo` extra is missing.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 import typer
 
+from kdebug.cli import options as common
 from kdebug.errors import NotSupportedError, UsageError
 
 DEMO_HELP = """Start a local demo cluster (an API emulator on 127.0.0.1) and debug a shell-less pod in it.
@@ -43,7 +46,28 @@ def load_launcher() -> ModuleType:
         ) from None
 
 
-def register(app: typer.Typer) -> None:
+@dataclass
+class DemoOptions:
+    write_kubeconfig: Path | None = None
+    port: int = 0
+    runtime: str = "auto"
+
+    def complete(self) -> None:
+        pass
+
+    def validate(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise UsageError(f"--port must be between 0 and 65535, not {self.port}")
+
+
+def run_demo(options: DemoOptions) -> int:
+    return load_launcher().run_demo(options.runtime, options.port, options.write_kubeconfig)
+
+
+def register(app: typer.Typer, execute: Callable[[DemoOptions], int] | None = None) -> None:
+    """Add `demo` to `app`; `execute` runs the prepared options (tests pass one that records them)."""
+    execute = execute or run_demo
+
     @app.command("demo", help=DEMO_HELP, epilog=DEMO_EPILOG)
     def demo(
         write_kubeconfig: Path | None = typer.Option(  # noqa: B008
@@ -60,7 +84,6 @@ def register(app: typer.Typer) -> None:
             help="Where the pods run: podman (real containers), process (local processes), or auto "
             "(podman where it is installed and usable).",
         ),
-    ) -> int:
-        if not 0 <= port <= 65535:
-            raise UsageError(f"--port must be between 0 and 65535, not {port}")
-        return load_launcher().run_demo(runtime, port, write_kubeconfig)
+    ) -> None:
+        options = DemoOptions(write_kubeconfig=write_kubeconfig, port=port, runtime=runtime)
+        common.exit_with(execute(common.prepared(options)))

@@ -9,11 +9,27 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from kdebug import config as config_files
 from kdebug.cli import options as common
+from kdebug.errors import KdebugError, UsageError
+from kdebug.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from kdebug.doctor.checks import Check
+
+doctor_checks = lazy_module("kdebug.doctor.checks")
+doctor_facts = lazy_module("kdebug.doctor.facts")
+permissions = lazy_module("kdebug.security.permissions")
+rich_console = lazy_module("rich.console")
+rich_table = lazy_module("rich.table")
+rich_text = lazy_module("rich.text")
 
 EXAMPLES = """\
 Examples:
@@ -32,7 +48,28 @@ OUTPUTS = ("table", "json")
 STATUS_STYLES = {"pass": "green", "warn": "yellow", "fail": "red"}
 
 
-def register(app: typer.Typer) -> None:
+@dataclass
+class DoctorOptions:
+    """The flags of `kdebug doctor`. The kubeconfig is not completed here: doctor reports on it as a check."""
+
+    kube: common.KubeOptions = field(default_factory=common.KubeOptions)
+    target: str | None = None
+    container: str | None = None
+    rbac: bool = False
+    output: str = "table"
+
+    def complete(self) -> None:
+        pass
+
+    def validate(self) -> None:
+        if self.output not in OUTPUTS:
+            raise UsageError(f"unknown output {self.output!r}: choose one of {', '.join(OUTPUTS)}")
+
+
+def register(app: typer.Typer, execute: Callable[[DoctorOptions], int] | None = None) -> None:
+    """Add `doctor` to `app`; `execute` runs the prepared options (tests pass one that records them)."""
+    execute = execute or run_doctor
+
     @app.command("doctor", epilog=EXAMPLES)
     def doctor(
         target: Annotated[
@@ -54,77 +91,64 @@ def register(app: typer.Typer) -> None:
             typer.Option("--rbac", help="Print only a minimal Role and RoleBinding (YAML) for attach."),
         ] = False,
         output: Annotated[str, typer.Option("-o", "--output", help="table or json.")] = "table",
-    ) -> int:
+    ) -> None:
         """Check that kdebug can debug here (and TARGET), with a one-line fix for each problem."""
-        return run_doctor(
+        options = DoctorOptions(
+            kube=common.KubeOptions(namespace, context, kubeconfig),
             target=target,
-            namespace=namespace,
-            context=context,
-            kubeconfig=kubeconfig,
             container=container,
             rbac=rbac,
             output=output,
         )
+        common.exit_with(execute(common.prepared(options)))
 
 
-def run_doctor(**options: Any) -> int:
-    from datetime import UTC, datetime
-
-    from kdebug.doctor import checks as doctor
-    from kdebug.doctor.facts import DoctorRequest, gather_facts
-    from kdebug.errors import UsageError
-
-    if options["output"] not in OUTPUTS:
-        raise UsageError(f"unknown output {options['output']!r}: choose one of {', '.join(OUTPUTS)}")
-    request = DoctorRequest(
-        target=None if options["rbac"] else options["target"],
-        namespace=options["namespace"],
-        context=options["context"],
-        kubeconfig=options["kubeconfig"],
-        container=options["container"],
+def run_doctor(options: DoctorOptions) -> int:
+    kube = options.kube
+    request = doctor_facts.DoctorRequest(
+        target=None if options.rbac else options.target,
+        namespace=kube.namespace,
+        context=kube.context,
+        kubeconfig=kube.kubeconfig,
+        container=options.container,
     )
-    config, config_check = load_config_or_check(options)
-    facts = gather_facts(request, config, datetime.now(UTC))
-    if options["rbac"]:
-        sys.stdout.write(rbac_yaml(facts, options["namespace"]))
+    config, config_check = load_config_or_check(kube)
+    facts = doctor_facts.gather_facts(request, config, datetime.now(UTC))
+    if options.rbac:
+        sys.stdout.write(rbac_yaml(facts, kube.namespace))
         return 0
-    checks = ([config_check] if config_check else []) + doctor.run_checks(facts)
-    if options["output"] == "json":
-        sys.stdout.write(json.dumps(doctor.checks_json(checks), indent=2) + "\n")
+    checks = ([config_check] if config_check else []) + doctor_checks.run_checks(facts)
+    if options.output == "json":
+        sys.stdout.write(json.dumps(doctor_checks.checks_json(checks), indent=2) + "\n")
     else:
         render_table(checks)
-    return doctor.overall_exit(checks)
+    return doctor_checks.overall_exit(checks)
 
 
-def load_config_or_check(options: dict[str, Any]) -> tuple[dict, Any]:
+def load_config_or_check(kube: common.KubeOptions) -> tuple[dict[str, Any], Check | None]:
     """The user config, or {} and a failing check when it cannot be read (doctor reports, not dies)."""
-    from kdebug.config import effective_config
-    from kdebug.doctor.checks import failed
-    from kdebug.errors import KdebugError
-
     try:
-        return effective_config(options.get("kubeconfig"), options.get("context")), None
+        return config_files.effective_config(kube.kubeconfig, kube.context), None
     except KdebugError as exc:
-        return {}, failed("config", f"kdebug config unusable: {exc.message}", "fix or remove the config file")
+        message = f"kdebug config unusable: {exc.message}"
+        return {}, doctor_checks.failed("config", message, "fix or remove the config file")
 
 
 def rbac_yaml(facts: dict, namespace: str | None) -> str:
     """The Role for what is missing (or, when nothing is known to be missing, for all attach needs)."""
-    from kdebug.security.permissions import missing_permissions, required_permissions, role_yaml
-
     namespace = facts.get("namespace") or namespace or "default"
-    needed = required_permissions(facts.get("operation", "attach"), namespace)
+    needed = permissions.required_permissions(facts.get("operation", "attach"), namespace)
     answers = facts.get("access_answers") or [None] * len(needed)
-    missing = missing_permissions(needed, answers)
+    missing = permissions.missing_permissions(needed, answers)
     username = (facts.get("identity") or {}).get("username")
     if missing:
         header = f"# grants what kdebug attach is missing in namespace {namespace}\n"
     else:
         header = f"# grants everything kdebug attach needs in namespace {namespace}\n"
-    return header + role_yaml(namespace, missing or needed, subject_user=username)
+    return header + permissions.role_yaml(namespace, missing or needed, subject_user=username)
 
 
-def render_table(checks: list[Any]) -> None:
+def render_table(checks: list[Check]) -> None:
     if sys.stdout.isatty():
         render_rich(checks)
         return
@@ -136,17 +160,16 @@ def render_table(checks: list[Any]) -> None:
     sys.stdout.flush()
 
 
-def render_rich(checks: list[Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+def render_rich(checks: list[Check]) -> None:
+    table = rich_table.Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for column in ("", "check", "result", "fix"):
         table.add_column(column, overflow="fold")
     for check in checks:
         status = str(check.status)
         table.add_row(
-            Text(status.upper(), style=STATUS_STYLES.get(status, "")), check.name, check.message, check.fix
+            rich_text.Text(status.upper(), style=STATUS_STYLES.get(status, "")),
+            check.name,
+            check.message,
+            check.fix,
         )
-    Console().print(table)
+    rich_console.Console().print(table)

@@ -1,17 +1,41 @@
 """`kdebug inspect`: classify every container of a pod and show the debug image kdebug would use.
 
 Read-only: it makes no change to the cluster. Data (table, JSON, YAML) goes to stdout, progress to
-stderr. Heavy modules are imported inside the command so `kdebug --help` stays fast.
+stderr.
 """
 
 from __future__ import annotations
 
+import json
 import sys
-from typing import Annotated, Any
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from kdebug import config as config_files
 from kdebug.cli import options as common
+from kdebug.errors import KdebugError, PermissionDeniedError, UsageError
+from kdebug.lazy import lazy_module
+from kdebug.models import ImageChoice
+
+if TYPE_CHECKING:
+    from kdebug.images.catalog import Catalog
+    from kdebug.kube.api import KubeApi
+
+catalogs = lazy_module("kdebug.images.catalog")
+containers = lazy_module("kdebug.debug.container")
+ids = lazy_module("kdebug.debug.ids")
+requests = lazy_module("kdebug.debug.request")
+spec = lazy_module("kdebug.debug.spec")
+inspection = lazy_module("kdebug.images.inspection")
+kube_client = lazy_module("kdebug.kube.client")
+resolve = lazy_module("kdebug.kube.resolve")
+decision_making = lazy_module("kdebug.security.decision")
+rich_console = lazy_module("rich.console")
+rich_table = lazy_module("rich.table")
+yaml = lazy_module("yaml")
 
 EXAMPLES = """\
 Examples:
@@ -40,7 +64,36 @@ SECURITY_FIELDS = (
 )
 
 
-def register(app: typer.Typer) -> None:
+@dataclass
+class InspectOptions:
+    """The flags of `kdebug inspect`; `complete()` also reads the config file and the image catalog."""
+
+    kube: common.KubeOptions = field(default_factory=common.KubeOptions)
+    target: str | None = None
+    container: str | None = None
+    selector: str | None = None
+    output: str = "table"
+    spec: bool = False
+    image: str | None = None
+    no_registry: bool = False
+    platform: str | None = None
+
+    def complete(self) -> None:
+        self.kube.complete()
+
+    def validate(self) -> None:
+        if self.output not in OUTPUTS:
+            raise UsageError(f"--output must be one of {', '.join(OUTPUTS)}, not {self.output!r}")
+        if not self.target and not self.selector:
+            raise UsageError("missing TARGET (a pod name, KIND/NAME, or -l SELECTOR)")
+        if self.target and self.selector:
+            raise UsageError(f"give TARGET or -l SELECTOR, not both ({self.target!r} and -l {self.selector})")
+
+
+def register(app: typer.Typer, execute: Callable[[InspectOptions], int] | None = None) -> None:
+    """Add `inspect` to `app`; `execute` runs the prepared options (tests pass one that records them)."""
+    execute = execute or run_inspect
+
     @app.command("inspect", epilog=EXAMPLES)
     def inspect(
         target: common.Target = None,
@@ -77,11 +130,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Show each container's image, its classification with evidence, and the debug image kdebug picks."""
-        run_inspect(
+        options = InspectOptions(
+            kube=common.KubeOptions(namespace, context, kubeconfig),
             target=target,
-            namespace=namespace,
-            context=context,
-            kubeconfig=kubeconfig,
             container=container,
             selector=selector,
             output=output,
@@ -90,73 +141,55 @@ def register(app: typer.Typer) -> None:
             no_registry=no_registry,
             platform=platform,
         )
+        common.exit_with(execute(common.prepared(options)))
 
 
-def run_inspect(**options: Any) -> int:
-    from kdebug.config import effective_config
-    from kdebug.errors import UsageError
-    from kdebug.images.catalog import load_catalog
-    from kdebug.images.inspection import check_override_allowed
-
-    if options["output"] not in OUTPUTS:
-        raise UsageError(f"--output must be one of {', '.join(OUTPUTS)}, not {options['output']!r}")
-    if not options["target"] and not options["selector"]:
-        raise UsageError("missing TARGET (a pod name, KIND/NAME, or -l SELECTOR)")
-    config = effective_config(options["kubeconfig"], options["context"])
-    catalog = load_catalog(config)
-    if options["image"]:
-        check_override_allowed(config, options["image"])  # before any request
+def run_inspect(options: InspectOptions) -> int:
+    config = config_files.effective_config(options.kube.kubeconfig, options.kube.context)
+    catalog = catalogs.load_catalog(config)
+    if options.image:
+        inspection.check_override_allowed(config, options.image)  # before any request
     report = build_report(options, config, catalog)
-    render(report, options["output"], sys.stdout)
+    render(report, options.output, sys.stdout)
     return 0
 
 
-def build_report(options: dict[str, Any], config: dict[str, Any], catalog: Any) -> dict[str, Any]:
-    from dataclasses import replace
-
-    from kdebug.images.inspection import (
-        inspect_pod,
-        make_registry_client,
-        pod_platform,
-        pull_secret_auths,
-        secret_getter,
-    )
-    from kdebug.kube.client import connect
-    from kdebug.kube.resolve import node_of, resolve_target
-
-    kube = connect(options["kubeconfig"], options["context"], options["namespace"])
-    namespace = options["namespace"] or kube.namespace
-    resolved = resolve_target(kube, namespace, options["target"], options["selector"], options["container"])
-    if options["platform"]:
-        catalog = replace(catalog, registry=replace(catalog.registry, platform=options["platform"]))
-    registry = None if options["no_registry"] else make_registry_client(catalog)
+def build_report(options: InspectOptions, config: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
+    kube = kube_client.connect(options.kube.kubeconfig, options.kube.context, options.kube.namespace)
+    namespace = options.kube.namespace or kube.namespace
+    resolved = resolve.resolve_target(kube, namespace, options.target, options.selector, options.container)
+    if options.platform:
+        catalog = replace(catalog, registry=replace(catalog.registry, platform=options.platform))
+    registry = None if options.no_registry else inspection.make_registry_client(catalog)
     progress = _stderr_progress
-    auths = pull_secret_auths(resolved.pod, secret_getter(kube), progress) if registry is not None else {}
-    node = node_of(kube, resolved.pod) if not catalog.registry.platform else None
-    report = inspect_pod(
+    auths = (
+        inspection.pull_secret_auths(resolved.pod, inspection.secret_getter(kube), progress)
+        if registry is not None
+        else {}
+    )
+    node = resolve.node_of(kube, resolved.pod) if not catalog.registry.platform else None
+    report = inspection.inspect_pod(
         resolved.pod,
         resolved.container,
         catalog,
         registry,
-        pod_platform(resolved.pod, catalog, node),
+        inspection.pod_platform(resolved.pod, catalog, node),
         auths,
-        options["image"],
+        options.image,
         progress,
     )
     if resolved.via:
         report["pod"]["via"] = resolved.via
     report["security"] = security_report(kube, resolved.pod, resolved.container, report)
-    if options["spec"]:
+    if options.spec:
         report["spec"] = planned_spec(kube, resolved.pod, resolved.container, report)
     return report
 
 
-def security_report(kube: Any, pod: dict[str, Any], container: str, report: dict[str, Any]) -> dict[str, Any]:
+def security_report(
+    kube: KubeApi, pod: dict[str, Any], container: str, report: dict[str, Any]
+) -> dict[str, Any]:
     """The profile `attach --profile auto` would use for the target, and why (docs/inspect-json.md)."""
-    from kdebug.errors import KdebugError
-    from kdebug.models import ImageChoice
-    from kdebug.security.decision import decide_security
-
     debug = next(c for c in report["containers"] if c["name"] == container)["debugImage"]
     choice = None
     if debug["image"] is not None:
@@ -169,7 +202,7 @@ def security_report(kube: Any, pod: dict[str, Any], container: str, report: dict
         )
     empty = dict.fromkeys(SECURITY_FIELDS)
     try:
-        decision = decide_security(kube, pod, container, "auto", False, choice)
+        decision = decision_making.decide_security(kube, pod, container, "auto", False, choice)
     except KdebugError as exc:
         return {**empty, "error": exc.message, "hint": exc.hint}
     return {
@@ -185,18 +218,11 @@ def security_report(kube: Any, pod: dict[str, Any], container: str, report: dict
 
 
 def planned_spec(
-    kube: Any, pod: dict[str, Any], container: str, report: dict[str, Any]
+    kube: KubeApi, pod: dict[str, Any], container: str, report: dict[str, Any]
 ) -> dict[str, Any] | None:
     """The ephemeral container an interactive `attach` would add (its name and session id are per run),
     built by the same builder and security decision as attach; without a profile when the namespace
     would refuse every debug container (the report's security error says so)."""
-    from kdebug.debug import spec
-    from kdebug.debug.container import build_debug_container
-    from kdebug.debug.ids import new_suffix
-    from kdebug.debug.request import interactive_shell_plan
-    from kdebug.errors import PermissionDeniedError
-    from kdebug.models import ImageChoice
-
     debug = next(c for c in report["containers"] if c["name"] == container)["debugImage"]
     if debug["image"] is None:
         return None
@@ -207,16 +233,16 @@ def planned_spec(
         run_as_user=debug["runAsUser"],
         run_as_group=debug["runAsGroup"],
     )
-    plan = interactive_shell_plan(choice)
+    plan = requests.interactive_shell_plan(choice)
     options = {
-        "name": spec.unique_container_name(pod, new_suffix),
+        "name": spec.unique_container_name(pod, ids.new_suffix),
         "command": plan.command,
         "session_id": "<per-session>",
         "stdin": plan.stdin,
         "tty": plan.tty,
     }
     try:
-        return build_debug_container(kube, pod, container, choice, **options).container
+        return containers.build_debug_container(kube, pod, container, choice, **options).container
     except PermissionDeniedError:
         return spec.build_ephemeral_container(
             image=choice.image,
@@ -234,29 +260,22 @@ def _stderr_progress(message: str) -> None:
 
 def render(report: dict[str, Any], output: str, stream: Any) -> None:
     if output == "json":
-        import json
-
         stream.write(json.dumps(report, indent=2) + "\n")
     elif output == "yaml":
-        import yaml
-
         stream.write(yaml.safe_dump(report, sort_keys=False))
     else:
         render_table(report, stream)
 
 
 def render_table(report: dict[str, Any], stream: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     # a pipe gets a wide table (no terminal width to respect); a terminal gets its own width
     width = None if getattr(stream, "isatty", lambda: False)() else 160
-    console = Console(file=stream, width=width, soft_wrap=False)
+    console = rich_console.Console(file=stream, width=width, soft_wrap=False)
     pod = report["pod"]
     console.print(
         f"pod {pod['namespace']}/{pod['name']}  node {pod['node'] or '-'}  platform {report['platform']}"
     )
-    table = Table(show_lines=True)
+    table = rich_table.Table(show_lines=True)
     for column in ("container", "image", "classification", "shell", "user", "debug image"):
         table.add_column(column, overflow="fold")
     for item in report["containers"]:
@@ -273,8 +292,6 @@ def render_table(report: dict[str, Any], stream: Any) -> None:
     for warning in _warnings(report):
         console.print(f"warning: {warning}", markup=False, highlight=False)
     if report.get("spec") is not None:
-        import json
-
         console.print("ephemeral container `attach` would add:")
         console.print(json.dumps(report["spec"], indent=2), markup=False, highlight=False)
 

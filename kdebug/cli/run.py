@@ -1,18 +1,28 @@
-"""`kdebug run`: run one command beside the target container in one pod or many, collect the results.
-
-Heavy modules (kubernetes, websocket, the runner) are imported inside the command so that
-`kdebug run --help` stays fast.
-"""
+"""`kdebug run`: run one command beside the target container in one pod or many, collect the results."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated
 
-import click
 import typer
-from typer.core import TyperCommand
+
+from kdebug import config as config_files
+from kdebug.cli import options as common
+from kdebug.durations import parse_duration
+from kdebug.errors import ExitCode, UsageError
+from kdebug.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from kdebug.automation.results import RunResult
+    from kdebug.automation.runner import RunRequest
+
+results = lazy_module("kdebug.automation.results")
+runner = lazy_module("kdebug.automation.runner")
+recorder_files = lazy_module("kdebug.sessions.recorder")
 
 EXAMPLES = """\
 Examples:
@@ -35,28 +45,98 @@ JSON output: docs/run-json.md.
 """
 
 OUTPUT_FORMATS = ("text", "json", "jsonl")
-COMMAND_META = "kdebug_command"
 
 
-class DashDashCommand(TyperCommand):
-    """Keeps what follows `--` as the remote COMMAND (click would mix it into the TARGETs)."""
+@dataclass
+class RunOptions:
+    """The flags of `kdebug run` as the user gave them (durations and sizes still text)."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if "--" in args:
-            split = args.index("--")
-            ctx.meta[COMMAND_META] = args[split + 1 :]
-            args = args[:split]
-        return super().parse_args(ctx, args)
+    kube: common.KubeOptions = field(default_factory=common.KubeOptions)
+    targets: list[str] = field(default_factory=list)
+    command: list[str] = field(default_factory=list)
+    selector: str | None = None
+    all_pods: bool = False
+    max_pods: int = 50
+    container: str | None = None
+    image: str | None = None
+    profile: str | None = None
+    fresh: bool = False
+    parallel: int = 10
+    timeout: str = "5m"
+    max_output: str = "1MiB"
+    stdin_file: Path | None = None
+    script: Path | None = None
+    output: str = "text"
+    reason: str | None = None
+    record: bool = True
+    toolbox_lifetime: str = "1h"
+
+    def complete(self) -> None:
+        self.kube.complete()
+
+    def validate(self) -> None:
+        if self.output not in OUTPUT_FORMATS:
+            raise UsageError(f"-o {self.output}: choose one of {', '.join(OUTPUT_FORMATS)}")
+        if self.script is not None and self.command:
+            raise UsageError("give either --script FILE or -- COMMAND, not both")
+        if self.script is None and not self.command:
+            raise UsageError(
+                "missing COMMAND: put it after --, e.g. `kdebug run web -- ls /`, or use --script FILE"
+            )
+        if self.parallel < 1:
+            raise UsageError("--parallel must be at least 1")
+        if self.max_pods < 1:
+            raise UsageError("--max-pods must be at least 1")
+        if self.stdin_file is not None and self.fresh:
+            raise UsageError("--fresh cannot feed stdin (--stdin-file): leave out --fresh to use the toolbox")
+        parse_duration(self.timeout, option="--timeout")
+        parse_duration(self.toolbox_lifetime, option="--toolbox-lifetime")
+        recorder_files.parse_size(self.max_output, option="--max-output")
+
+    def request(self) -> RunRequest:
+        """The runner's request (call after validate): reads --script and --stdin-file."""
+        if self.script is not None:
+            command = runner.Command(
+                shell_code=read_input_file(self.script, "--script").decode("utf-8", "replace")
+            )
+        else:
+            command = runner.Command(argv=list(self.command))
+        if self.stdin_file is not None:
+            stdin = read_input_file(self.stdin_file, "--stdin-file")
+            command = runner.Command(command.argv, command.shell_code, stdin)
+        return runner.RunRequest(
+            command=command,
+            targets=list(self.targets),
+            selector=self.selector,
+            all_pods=self.all_pods,
+            max_pods=self.max_pods,
+            namespace=self.kube.namespace,
+            context=self.kube.context,
+            kubeconfig=self.kube.kubeconfig,
+            container=self.container,
+            image=self.image,
+            profile=self.profile,
+            fresh=self.fresh,
+            parallel=self.parallel,
+            timeout_s=parse_duration(self.timeout, option="--timeout"),
+            max_output=recorder_files.parse_size(self.max_output, option="--max-output"),
+            record=self.record,
+            reason=self.reason,
+            lifetime_s=int(parse_duration(self.toolbox_lifetime, option="--toolbox-lifetime")),
+        )
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("run", cls=DashDashCommand, epilog=EXAMPLES)
+def register(app: typer.Typer, execute: Callable[[RunOptions], int] | None = None) -> None:
+    """Add `run` to `app`; `execute` runs the prepared options (tests pass one that records them)."""
+    execute = execute or run_command
+
+    @app.command("run", cls=common.DashDashCommand, epilog=EXAMPLES)
     def run(
         ctx: typer.Context,
         targets: Annotated[
             list[str] | None,
             typer.Argument(
-                metavar="TARGET... [-- COMMAND [ARGS...]]",
+                metavar="TARGET...",
                 show_default=False,
                 help="NAME, pod/NAME or KIND/NAME (several allowed); the command follows --.",
             ),
@@ -141,15 +221,13 @@ def register(app: typer.Typer) -> None:
         ] = "1h",
     ) -> None:
         """Run COMMAND beside TARGET's container in each pod (no TTY); results as text, JSON or JSON lines."""
-        options = dict(
+        options = RunOptions(
+            kube=common.KubeOptions(namespace, context, kubeconfig),
             targets=targets or [],
-            command=list(ctx.meta.get(COMMAND_META, [])),
+            command=common.dash_command(ctx),
             selector=selector,
             all_pods=all_pods,
             max_pods=max_pods,
-            namespace=namespace,
-            context=context,
-            kubeconfig=kubeconfig,
             container=container,
             image=image,
             profile=profile,
@@ -164,95 +242,36 @@ def register(app: typer.Typer) -> None:
             record=record,
             toolbox_lifetime=toolbox_lifetime,
         )
-        code = run_command(options)
-        if code:
-            raise typer.Exit(code)
+        common.exit_with(execute(common.prepared(options)))
 
 
 def read_input_file(path: Path, option: str) -> bytes:
-    from kdebug.errors import UsageError
-
     try:
         return path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{option} {path}: {exc.strerror or exc}") from None
 
 
-def build_request(options: dict[str, Any]) -> Any:
-    """Flags -> RunRequest, with every usage check done before the cluster is contacted."""
-    from kdebug.automation.runner import Command, RunRequest
-    from kdebug.durations import parse_duration
-    from kdebug.errors import UsageError
-    from kdebug.sessions.recorder import parse_size
-
-    if options["output"] not in OUTPUT_FORMATS:
-        raise UsageError(f"-o {options['output']}: choose one of {', '.join(OUTPUT_FORMATS)}")
-    if options["script"] is not None and options["command"]:
-        raise UsageError("give either --script FILE or -- COMMAND, not both")
-    if options["parallel"] < 1:
-        raise UsageError("--parallel must be at least 1")
-    if options["max_pods"] < 1:
-        raise UsageError("--max-pods must be at least 1")
-    if options["script"] is not None:
-        code = read_input_file(options["script"], "--script").decode("utf-8", "replace")
-        command = Command(shell_code=code)
-    elif options["command"]:
-        command = Command(argv=list(options["command"]))
-    else:
-        raise UsageError(
-            "missing COMMAND: put it after --, e.g. `kdebug run web -- ls /`, or use --script FILE"
-        )
-    if options["stdin_file"] is not None:
-        if options["fresh"]:
-            raise UsageError("--fresh cannot feed stdin (--stdin-file): leave out --fresh to use the toolbox")
-        stdin = read_input_file(options["stdin_file"], "--stdin-file")
-        command = Command(command.argv, command.shell_code, stdin)
-    return RunRequest(
-        command=command,
-        targets=list(options["targets"]),
-        selector=options["selector"],
-        all_pods=options["all_pods"],
-        max_pods=options["max_pods"],
-        namespace=options["namespace"],
-        context=options["context"],
-        kubeconfig=options["kubeconfig"],
-        container=options["container"],
-        image=options["image"],
-        profile=options["profile"],
-        fresh=options["fresh"],
-        parallel=options["parallel"],
-        timeout_s=parse_duration(options["timeout"], option="--timeout"),
-        max_output=parse_size(options["max_output"], option="--max-output"),
-        record=options["record"],
-        reason=options["reason"],
-        lifetime_s=int(parse_duration(options["toolbox_lifetime"], option="--toolbox-lifetime")),
-    )
-
-
-def run_command(options: dict[str, Any]) -> int:
-    from kdebug.automation import results as runresult
-    from kdebug.automation.runner import Runner
-    from kdebug.config import effective_config
-    from kdebug.errors import ExitCode
-
-    request = build_request(options)
+def run_command(options: RunOptions) -> int:
+    """Run on every target pod, rendering each result as it comes (or all at the end for JSON)."""
+    request = options.request()
     out = sys.stdout
-    fmt = options["output"]
+    fmt = options.output
 
-    def show(result: runresult.RunResult) -> None:
+    def show(result: RunResult) -> None:
         if fmt == "jsonl":
-            _write(out, runresult.render_jsonl_line(result))
+            _write(out, results.render_jsonl_line(result))
         elif fmt == "text":
-            _write(out, runresult.render_text(result))
+            _write(out, results.render_text(result))
 
-    config = effective_config(request.kubeconfig, request.context)  # with the cluster's mirrors
-    results = Runner(config).run(request, on_result=show)
+    config = config_files.effective_config(request.kubeconfig, request.context)  # with the cluster's mirrors
+    done = runner.Runner(config).run(request, on_result=show)
     if fmt == "json":
-        _write(out, runresult.render_json(results))
-    sys.stderr.write(f"kdebug: {runresult.summary_line(results)}\n")
-    if any(r.error is not None and r.error.kind == runresult.KIND_CANCELLED for r in results):
+        _write(out, results.render_json(done))
+    sys.stderr.write(f"kdebug: {results.summary_line(done)}\n")
+    if any(r.error is not None and r.error.kind == results.KIND_CANCELLED for r in done):
         return int(ExitCode.INTERRUPTED)
-    return runresult.aggregate_exit_code(results)
+    return results.aggregate_exit_code(done)
 
 
 def _write(stream: IO[str], text: str) -> None:

@@ -6,10 +6,24 @@ The file format is documented in docs/runbooks.md; examples are in examples/runb
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from kdebug import config as config_files
+from kdebug.cli import options as common
+from kdebug.errors import ExitCode, UsageError
+from kdebug.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from kdebug.automation.runbook import Runbook
+    from kdebug.automation.runner import RunRequest
+
+runbooks = lazy_module("kdebug.automation.runbook")
+runner = lazy_module("kdebug.automation.runner")
 
 RUN_EXAMPLES = """\
 Examples:
@@ -37,11 +51,42 @@ Problems are printed as FILE:LINE: message, one per line (exit status 64).
 REPORT_FORMATS = ("text", "json", "markdown")
 
 
-def register(app: typer.Typer) -> None:
+@dataclass
+class RunbookOptions:
+    """The flags of `kdebug runbook run`; TARGETs or -l given here replace the runbook's own."""
+
+    file: Path
+    kube: common.KubeOptions = field(default_factory=common.KubeOptions)
+    targets: list[str] = field(default_factory=list)
+    selector: str | None = None
+    all_pods: bool | None = None
+    max_pods: int = 50
+    image: str | None = None
+    parallel: int | None = None
+    output: str = "text"
+    reason: str | None = None
+    record: bool = True
+
+    def complete(self) -> None:
+        pass  # the runbook's namespace comes before the kubeconfig's: resolved when the file is read
+
+    def validate(self) -> None:
+        if self.output not in REPORT_FORMATS:
+            raise UsageError(f"-o {self.output}: choose one of {', '.join(REPORT_FORMATS)}")
+        if self.parallel is not None and self.parallel < 1:
+            raise UsageError("--parallel must be at least 1")
+        if self.max_pods < 1:
+            raise UsageError("--max-pods must be at least 1")
+
+
+def register(app: typer.Typer, execute: Callable[[RunbookOptions], int] | None = None) -> None:
+    """Add `runbook run|validate` to `app`; `execute` runs the prepared options of `runbook run`."""
+    execute = execute or run_runbook_file
     group = typer.Typer(
         name="runbook",
         help="Run or check runbook files (YAML lists of diagnostic steps).",
         no_args_is_help=True,
+        rich_markup_mode=None,
     )
 
     @group.command("run", epilog=RUN_EXAMPLES)
@@ -101,37 +146,29 @@ def register(app: typer.Typer) -> None:
         ] = True,
     ) -> None:
         """Run each step of FILE.yaml in every target pod and report status, duration and output."""
-        code = run_runbook_file(
-            dict(
-                file=file,
-                targets=targets or [],
-                selector=selector,
-                all_pods=all_pods,
-                max_pods=max_pods,
-                namespace=namespace,
-                context=context,
-                kubeconfig=kubeconfig,
-                image=image,
-                parallel=parallel,
-                output=output,
-                reason=reason,
-                record=record,
-            )
+        options = RunbookOptions(
+            file=file,
+            kube=common.KubeOptions(namespace, context, kubeconfig),
+            targets=targets or [],
+            selector=selector,
+            all_pods=all_pods,
+            max_pods=max_pods,
+            image=image,
+            parallel=parallel,
+            output=output,
+            reason=reason,
+            record=record,
         )
-        if code:
-            raise typer.Exit(code)
+        common.exit_with(execute(common.prepared(options)))
 
     @group.command("validate", epilog=VALIDATE_EXAMPLES)
     def validate(
         file: Annotated[Path, typer.Argument(metavar="FILE.yaml", help="The runbook file.")],
     ) -> None:
         """Check FILE.yaml against the runbook schema (docs/runbooks.md); problems with line numbers."""
-        from kdebug.automation.runbook import RunbookError
-        from kdebug.errors import ExitCode
-
         try:
             book = load_runbook(file)
-        except RunbookError as exc:
+        except runbooks.RunbookError as exc:
             for problem in exc.problems:
                 sys.stderr.write(f"error: {problem}\n")
             raise typer.Exit(int(ExitCode.USAGE)) from None
@@ -141,59 +178,49 @@ def register(app: typer.Typer) -> None:
     app.add_typer(group)
 
 
-def load_runbook(path: Path) -> Any:
-    from kdebug.automation.runbook import parse_runbook
-    from kdebug.errors import UsageError
-
+def load_runbook(path: Path) -> Runbook:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"runbook {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    return parse_runbook(text, str(path))
+    return runbooks.parse_runbook(text, str(path))
 
 
-def build_request(book: Any, options: dict[str, Any]) -> Any:
-    from kdebug.automation.runner import DEFAULT_PARALLEL, Command, RunRequest
-
-    from_cli = bool(options["targets"] or options["selector"])
-    selector = options["selector"] if from_cli else book.selector
-    all_pods = options["all_pods"] if options["all_pods"] is not None else (book.all_pods and not from_cli)
-    return RunRequest(
-        command=Command(),
-        targets=list(options["targets"] if from_cli else book.targets),
+def build_request(book: Runbook, options: RunbookOptions) -> RunRequest:
+    from_cli = bool(options.targets or options.selector)
+    selector = options.selector if from_cli else book.selector
+    all_pods = options.all_pods if options.all_pods is not None else (book.all_pods and not from_cli)
+    return runner.RunRequest(
+        command=runner.Command(),
+        targets=list(options.targets if from_cli else book.targets),
         selector=selector,
         all_pods=bool(all_pods),
-        max_pods=options["max_pods"],
-        namespace=options["namespace"] or book.namespace,
-        context=options["context"],
-        kubeconfig=options["kubeconfig"],
+        max_pods=options.max_pods,
+        namespace=options.kube.namespace or book.namespace,
+        context=options.kube.context,
+        kubeconfig=options.kube.kubeconfig,
         container=book.container,
-        image=options["image"] or book.image,
+        image=options.image or book.image,
         profile=book.profile,
-        parallel=options["parallel"] or book.parallel or DEFAULT_PARALLEL,
-        record=options["record"],
-        reason=options["reason"],
+        parallel=options.parallel or book.parallel or runner.DEFAULT_PARALLEL,
+        record=options.record,
+        reason=options.reason,
     )
 
 
-def run_runbook_file(options: dict[str, Any]) -> int:
-    from kdebug.automation import runbook
-    from kdebug.automation.runner import Runner, run_runbook
-    from kdebug.config import effective_config
-    from kdebug.errors import ExitCode, UsageError
-
-    if options["output"] not in REPORT_FORMATS:
-        raise UsageError(f"-o {options['output']}: choose one of {', '.join(REPORT_FORMATS)}")
-    book = load_runbook(options["file"])
+def run_runbook_file(options: RunbookOptions) -> int:
+    book = load_runbook(options.file)
     request = build_request(book, options)
-    config = effective_config(request.kubeconfig, request.context)  # with the cluster's mirrors
-    reports = run_runbook(Runner(config), book, request)
-    render = {"text": runbook.render_text, "json": runbook.render_json, "markdown": runbook.render_markdown}[
-        options["output"]
-    ]
+    config = config_files.effective_config(request.kubeconfig, request.context)  # with the cluster's mirrors
+    reports = runner.run_runbook(runner.Runner(config), book, request)
+    render = {
+        "text": runbooks.render_text,
+        "json": runbooks.render_json,
+        "markdown": runbooks.render_markdown,
+    }[options.output]
     sys.stdout.write(render(book, reports))
     sys.stdout.flush()
     statuses = {outcome.status for report in reports for outcome in report.steps}
-    if runbook.CANCELLED in statuses:
+    if runbooks.CANCELLED in statuses:
         return int(ExitCode.INTERRUPTED)
     return int(ExitCode.OK) if all(report.ok for report in reports) else int(ExitCode.SOME_FAILED)

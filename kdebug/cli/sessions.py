@@ -5,14 +5,29 @@ from __future__ import annotations
 import json
 import re
 import sys
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
+from kdebug import config as config_files
+from kdebug import durations
+from kdebug.cli import options as common
+from kdebug.durations import format_duration
+from kdebug.errors import ExitCode, KdebugError, StoreError, UsageError
+from kdebug.lazy import lazy_module
+from kdebug.sessions import schema
+
 if TYPE_CHECKING:
     from kdebug.sessions.store import SessionQuery, SessionStore
+
+asciicast = lazy_module("kdebug.sessions.asciicast")
+chain = lazy_module("kdebug.sessions.chain")
+stores = lazy_module("kdebug.sessions.store")
+rich_console = lazy_module("rich.console")
+rich_table = lazy_module("rich.table")
 
 JSON_VERSION = 1
 
@@ -25,6 +40,7 @@ sessions_app = typer.Typer(
         "  kdebug sessions show 20261127-0635\n\n"
         "  kdebug sessions verify --expect-head $(cat last-head.txt)"
     ),
+    rich_markup_mode=None,
 )
 
 
@@ -79,70 +95,171 @@ _FIELD_ORDER = (
 
 def parse_time_bound(text: str, now: datetime, *, option: str) -> str:
     """`24h`, `90d`, `1h30m` (that long before now), or a date / RFC 3339 time; returns a store timestamp."""
-    from kdebug.durations import parse_instant
-    from kdebug.sessions.schema import format_timestamp
-
-    return format_timestamp(parse_instant(text, now, option=option))
+    return schema.format_timestamp(durations.parse_instant(text, now, option=option))
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _config() -> dict[str, Any]:
-    from kdebug.config import load_config
+def check_choice(value: str, choices: tuple[str, ...], option: str) -> None:
+    if value not in choices:
+        raise UsageError(f"{option}: must be one of {', '.join(choices)}, got {value!r}")
 
-    return load_config()
+
+# -- options --------------------------------------------------------------------------------------------
+@dataclass
+class SessionFilter:
+    """--since/--until/--user/-n/--pod/--status of `list` and `export`; `complete()` reads the clock."""
+
+    since: str | None = None
+    until: str | None = None
+    user: str | None = None
+    namespace: str | None = None
+    pod: str | None = None
+    status: str | None = None
+    now: datetime | None = None
+
+    def complete(self) -> None:
+        self.now = self.now or _now()
+
+    def validate(self) -> None:
+        if self.status and self.status not in schema.STATUSES:
+            raise UsageError(f"--status: must be one of {', '.join(schema.STATUSES)}, got {self.status!r}")
+        self.bounds()
+
+    def bounds(self) -> tuple[str | None, str | None]:
+        """--since and --until as store timestamps (call after complete)."""
+        now = self.now or _now()
+        since = parse_time_bound(self.since, now, option="--since") if self.since else None
+        until = parse_time_bound(self.until, now, option="--until") if self.until else None
+        return since, until
+
+    def query(self, limit: int | None) -> SessionQuery:
+        since, until = self.bounds()
+        return stores.SessionQuery(
+            since=since,
+            until=until,
+            user=self.user,
+            namespace=self.namespace,
+            pod=self.pod,
+            status=self.status,
+            limit=limit or None,
+        )
 
 
+@dataclass
+class ListOptions:
+    filter: SessionFilter = field(default_factory=SessionFilter)
+    limit: int = 50
+    output: str = "table"
+
+    def complete(self) -> None:
+        self.filter.complete()
+
+    def validate(self) -> None:
+        check_choice(self.output, ("table", "json"), "--output")
+        self.filter.validate()
+        if self.limit < 0:
+            raise UsageError("--limit: must be 0 (no limit) or more")
+
+
+@dataclass
+class ShowOptions:
+    session: str
+    raw: bool = False
+    output: str = "text"
+
+    def complete(self) -> None:
+        pass
+
+    def validate(self) -> None:
+        check_choice(self.output, ("text", "json"), "--output")
+
+
+@dataclass
+class ReplayOptions:
+    session: str
+    speed: float = 1.0
+    max_idle: float | None = None
+
+    def complete(self) -> None:
+        pass
+
+    def validate(self) -> None:
+        if self.speed <= 0:
+            raise UsageError("--speed: must be more than 0")
+        if self.max_idle is not None and self.max_idle < 0:
+            raise UsageError("--max-idle: must be 0 or more")
+
+
+@dataclass
+class ExportOptions:
+    filter: SessionFilter = field(default_factory=SessionFilter)
+    fmt: str = "jsonl"
+    directory: str | None = None
+
+    def complete(self) -> None:
+        self.filter.complete()
+
+    def validate(self) -> None:
+        check_choice(self.fmt, ("jsonl", "asciicast"), "--format")
+        self.filter.validate()
+
+
+@dataclass
+class PruneOptions:
+    older_than: str
+    dry_run: bool = False
+    now: datetime | None = None
+
+    def complete(self) -> None:
+        self.now = self.now or _now()
+
+    def validate(self) -> None:
+        self.cutoff()
+
+    def cutoff(self) -> str:
+        return parse_time_bound(self.older_than, self.now or _now(), option="--older-than")
+
+
+@dataclass
+class VerifyOptions:
+    expect_head: str | None = None
+
+    def complete(self) -> None:
+        if self.expect_head is not None:
+            self.expect_head = self.expect_head.strip().lower()
+
+    def validate(self) -> None:
+        if self.expect_head is not None and not re.fullmatch(r"[0-9a-f]{64}", self.expect_head):
+            raise UsageError(
+                "--expect-head: must be a 64-character SHA-256 hex hash (from `kdebug sessions head`)"
+            )
+
+
+@dataclass
+class HeadOptions:
+    output: str = "text"
+
+    def complete(self) -> None:
+        pass
+
+    def validate(self) -> None:
+        check_choice(self.output, ("text", "json"), "--output")
+
+
+# -- the store --------------------------------------------------------------------------------------------
 def _open_store(*, required: bool) -> SessionStore | None:
     """The store for reading; None when nothing was ever recorded (unless the command needs one)."""
-    from kdebug.sessions.store import SessionStore, db_path_from_config
-
-    path = db_path_from_config(_config())
+    path = stores.db_path_from_config(config_files.load_config())
     if not path.exists() and not required:
         # Still refuses (with a way out) when transcripts exist but the database is gone.
         probe_dir = path.parent / "transcripts"
         if not (probe_dir.is_dir() and any(probe_dir.glob("*.cast"))):
             sys.stderr.write(f"no sessions recorded yet (store: {path})\n")
             return None
-    return SessionStore(path, create=False)
-
-
-def _query(
-    since: str | None,
-    until: str | None,
-    user: str | None,
-    namespace: str | None,
-    pod: str | None,
-    status: str | None,
-    limit: int | None,
-) -> SessionQuery:
-    from kdebug.errors import UsageError
-    from kdebug.sessions.schema import STATUSES
-    from kdebug.sessions.store import SessionQuery
-
-    if status and status not in STATUSES:
-        raise UsageError(f"--status: must be one of {', '.join(STATUSES)}, got {status!r}")
-    if limit is not None and limit < 0:
-        raise UsageError("--limit: must be 0 (no limit) or more")
-    now = _now()
-    return SessionQuery(
-        since=parse_time_bound(since, now, option="--since") if since else None,
-        until=parse_time_bound(until, now, option="--until") if until else None,
-        user=user,
-        namespace=namespace,
-        pod=pod,
-        status=status,
-        limit=limit or None,
-    )
-
-
-def _check_choice(value: str, choices: tuple[str, ...], option: str) -> None:
-    from kdebug.errors import UsageError
-
-    if value not in choices:
-        raise UsageError(f"{option}: must be one of {', '.join(choices)}, got {value!r}")
+    return stores.SessionStore(path, create=False)
 
 
 # -- rendering ----------------------------------------------------------------------------------------
@@ -151,8 +268,6 @@ def _short_time(stamp: str | None) -> str:
 
 
 def _duration(record: dict[str, Any]) -> str:
-    from kdebug.durations import format_duration
-
     seconds = record.get("duration_seconds")
     return format_duration(float(seconds)) if isinstance(seconds, int | float) else "-"
 
@@ -183,16 +298,13 @@ _HEADERS = ["SESSION", "STARTED (UTC)", "DURATION", "STATUS", "USER", "TARGET", 
 def _print_table(records: list[dict[str, Any]]) -> None:
     rows = _table_rows(records)
     if sys.stdout.isatty():
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(box=None, header_style="bold")
+        table = rich_table.Table(box=None, header_style="bold")
         for header in _HEADERS:
             # Ids and times stay whole (they are copied into `show`); other columns may wrap.
             table.add_column(header, no_wrap=header in ("SESSION", "STARTED (UTC)", "STATUS"))
         for row in rows:
             table.add_row(*row)
-        Console().print(table)
+        rich_console.Console().print(table)
         return
     widths = [max(len(row[i]) for row in [_HEADERS, *rows]) for i in range(len(_HEADERS))]
     for row in [_HEADERS, *rows]:
@@ -233,21 +345,18 @@ def _write_bytes(data: bytes) -> None:
 
 def _load_transcript(store: SessionStore, record: dict[str, Any]) -> list[Any] | None:
     """The transcript events; None (with a note on stderr) when there is none to show."""
-    from kdebug.errors import StoreError
-    from kdebug.sessions.asciicast import CastFormatError, read_cast
-
     path = store.transcript_path(record)
     if path is None:
         sys.stderr.write("this session has no transcript (recording was turned off for it)\n")
         return None
     try:
-        _header, events = read_cast(path)
+        _header, events = asciicast.read_cast(path)
     except FileNotFoundError:
         raise StoreError(
             f"transcript {path} of session {record.get('session_id')} is missing",
             hint="`kdebug sessions verify` checks every transcript against the audit chain",
         ) from None
-    except (CastFormatError, UnicodeDecodeError) as exc:
+    except (asciicast.CastFormatError, UnicodeDecodeError) as exc:
         raise StoreError(
             f"transcript {path} is damaged: {exc}",
             hint="`kdebug sessions verify` tells whether it was altered",
@@ -282,14 +391,18 @@ def list_command(
 
       kdebug sessions list -n shop --pod web-7d9 --status failed -o json
     """
-    _check_choice(output, ("table", "json"), "--output")
-    query = _query(since, until, user, namespace, pod, status, limit)
+    session_filter = SessionFilter(since, until, user, namespace, pod, status)
+    list_sessions(common.prepared(ListOptions(session_filter, limit, output)))
+
+
+def list_sessions(options: ListOptions) -> None:
+    query = options.filter.query(options.limit)
     store = _open_store(required=False)
     records = []
     if store is not None:
         with store:
             records = store.list_sessions(query)
-    if output == "json":
+    if options.output == "json":
         _print_json({"version": JSON_VERSION, "sessions": records})
     elif records:
         _print_table(records)
@@ -311,26 +424,27 @@ def show_command(
 
       kdebug sessions show 20261127-0635 --raw | less -R
     """
-    from kdebug.sessions.asciicast import output_bytes, render_plain
+    show_session(common.prepared(ShowOptions(session, raw, output)))
 
-    _check_choice(output, ("text", "json"), "--output")
+
+def show_session(options: ShowOptions) -> None:
     store = _open_store(required=True)
     assert store is not None
     with store:
-        record = _find_record(store, session)
-        if output == "json":
+        record = _find_record(store, options.session)
+        if options.output == "json":
             _print_json({"version": JSON_VERSION, "session": record})
             return
-        if raw:
+        if options.raw:
             events = _load_transcript(store, record)
             if events is not None:
-                _write_bytes(output_bytes(events))
+                _write_bytes(asciicast.output_bytes(events))
             return
         _print_record(record)
         events = _load_transcript(store, record)
     if events is not None:
         sys.stdout.write("\n--- transcript (plain text) ---\n")
-        text = render_plain(output_bytes(events))
+        text = asciicast.render_plain(asciicast.output_bytes(events))
         sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
 
 
@@ -348,20 +462,17 @@ def replay_command(
 
       kdebug sessions replay 20261127-063510-k3x9qa --speed 2 --max-idle 1
     """
-    from kdebug.errors import UsageError
-    from kdebug.sessions.asciicast import play
+    replay_session(common.prepared(ReplayOptions(session, speed, max_idle)))
 
-    if speed <= 0:
-        raise UsageError("--speed: must be more than 0")
-    if max_idle is not None and max_idle < 0:
-        raise UsageError("--max-idle: must be 0 or more")
+
+def replay_session(options: ReplayOptions) -> None:
     store = _open_store(required=True)
     assert store is not None
     with store:
-        record = _find_record(store, session)
+        record = _find_record(store, options.session)
         events = _load_transcript(store, record)
     if events:
-        play(events, _write_bytes, speed=speed, max_idle=max_idle)
+        asciicast.play(events, _write_bytes, speed=options.speed, max_idle=options.max_idle)
 
 
 @sessions_app.command("export")
@@ -387,23 +498,24 @@ def export_command(
 
       kdebug sessions export --pod web --format asciicast --dir casts/
     """
-    from kdebug.errors import UsageError
-    from kdebug.sessions.chain import canonical_json
+    session_filter = SessionFilter(since, until, user, namespace, pod, status)
+    export_sessions(common.prepared(ExportOptions(session_filter, fmt, directory)))
 
-    _check_choice(fmt, ("jsonl", "asciicast"), "--format")
-    query = _query(since, until, user, namespace, pod, status, 0)
+
+def export_sessions(options: ExportOptions) -> None:
+    query = options.filter.query(0)
     store = _open_store(required=False)
     if store is None:
         return
     with store:
         records = list(reversed(store.list_sessions(query)))
-        if fmt == "jsonl":
+        if options.fmt == "jsonl":
             for record in records:
                 for event in store.session_events(record["session_id"]):
-                    sys.stdout.write(canonical_json(event) + "\n")
+                    sys.stdout.write(chain.canonical_json(event) + "\n")
             return
         recorded = [record for record in records if store.transcript_path(record)]
-        if directory is None:
+        if options.directory is None:
             if len(recorded) != 1:
                 raise UsageError(
                     f"{len(recorded)} recorded sessions match: asciicast export to stdout needs exactly one",
@@ -411,7 +523,7 @@ def export_command(
                 )
             _write_bytes(_read_transcript_bytes(store, recorded[0]))
             return
-        target = Path(directory)
+        target = Path(options.directory)
         target.mkdir(parents=True, exist_ok=True)
         for record in recorded:
             (target / f"{record['session_id']}.cast").write_bytes(_read_transcript_bytes(store, record))
@@ -419,8 +531,6 @@ def export_command(
 
 
 def _read_transcript_bytes(store: SessionStore, record: dict[str, Any]) -> bytes:
-    from kdebug.errors import StoreError
-
     path = store.transcript_path(record)
     assert path is not None
     try:
@@ -445,15 +555,17 @@ def prune_command(
 
       kdebug sessions prune --older-than 90d --dry-run
     """
-    from kdebug.sessions.schema import format_timestamp
+    prune_sessions(common.prepared(PruneOptions(older_than, dry_run)))
 
-    now = _now()
-    cutoff = parse_time_bound(older_than, now, option="--older-than")
+
+def prune_sessions(options: PruneOptions) -> None:
+    now = options.now or _now()
+    cutoff = options.cutoff()
     store = _open_store(required=True)
     assert store is not None
     with store:
-        result = store.prune(cutoff, format_timestamp(now), dry_run=dry_run)
-    verb = "would remove" if dry_run else "removed"
+        result = store.prune(cutoff, schema.format_timestamp(now), dry_run=options.dry_run)
+    verb = "would remove" if options.dry_run else "removed"
     sys.stdout.write(
         f"{verb} {result.sessions} session(s), {result.events} event(s), {result.transcripts} transcript(s)"
         f" older than {cutoff}\n"
@@ -478,22 +590,20 @@ def verify_command(
 
       kdebug sessions verify --expect-head 3f2a...   (a hash from `sessions head` or a sink)
     """
-    from kdebug.errors import ExitCode, KdebugError, UsageError
+    verify_sessions(common.prepared(VerifyOptions(expect_head)))
 
-    if expect_head is not None and not re.fullmatch(r"[0-9a-f]{64}", expect_head.strip().lower()):
-        raise UsageError(
-            "--expect-head: must be a 64-character SHA-256 hex hash (from `kdebug sessions head`)"
-        )
+
+def verify_sessions(options: VerifyOptions) -> None:
     store = _open_store(required=True)
     assert store is not None
     with store:
-        result = store.verify(expect_head.strip().lower() if expect_head else None)
-    chain = result.chain
-    if chain.problem is not None:
-        raise KdebugError(f"verify failed: {chain.problem.message}", exit_code=ExitCode.VERIFY_FAILED)
+        result = store.verify(options.expect_head)
+    verified = result.chain
+    if verified.problem is not None:
+        raise KdebugError(f"verify failed: {verified.problem.message}", exit_code=ExitCode.VERIFY_FAILED)
     sys.stdout.write(
-        f"ok: {chain.events} event(s) and {result.transcripts} transcript(s) verified;"
-        f" head {chain.head_seq} {chain.head_hash}\n"
+        f"ok: {verified.events} event(s) and {result.transcripts} transcript(s) verified;"
+        f" head {verified.head_seq} {verified.head_hash}\n"
     )
 
 
@@ -507,12 +617,15 @@ def head_command(
 
       kdebug sessions head >> ~/audit-anchors.txt
     """
-    _check_choice(output, ("text", "json"), "--output")
+    print_head(common.prepared(HeadOptions(output)))
+
+
+def print_head(options: HeadOptions) -> None:
     store = _open_store(required=True)
     assert store is not None
     with store:
         seq, digest = store.head()
-    if output == "json":
+    if options.output == "json":
         _print_json({"version": JSON_VERSION, "seq": seq, "hash": digest})
     else:
         sys.stdout.write(digest + "\n")

@@ -7,7 +7,7 @@ import io
 import os
 import select
 
-from kdebug.cli.attach import ProgressRenderer
+from kdebug.console.progress import ProgressRenderer
 
 
 def _pty_stream():

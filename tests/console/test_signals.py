@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from kdebug.cli.attach import sigint_redelivered
+from kdebug.console.signals import sigint_redelivered
 
 
 class SwallowsInterrupt:
