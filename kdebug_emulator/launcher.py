@@ -77,7 +77,7 @@ def _choose_runtime(requested: str) -> str:
         raise UsageError(f"--runtime must be one of {', '.join(RUNTIMES)}, not {requested!r}")
     if requested == "process":
         return "process"
-    from kdebug_emulator.podman import choose_runtime
+    from kdebug_emulator.runtimes.podman import choose_runtime
 
     name, line = choose_runtime(requested)
     _say(line)
@@ -87,7 +87,7 @@ def _choose_runtime(requested: str) -> str:
 def runtime_factory(runtime: str, registry: DemoRegistry) -> Any:
     if runtime != "podman":
         return runtime
-    from kdebug_emulator.podman import PodmanRuntime
+    from kdebug_emulator.runtimes.podman import PodmanRuntime
 
     host = registry.registry.host if registry.registry is not None else None
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kdebug_emulator.podman import PodmanRuntime
+from kdebug_emulator.runtimes.podman import PodmanRuntime
 
 pytestmark = pytest.mark.podman
 
