@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import yaml
 from aiohttp import web
@@ -44,7 +44,15 @@ from kdebug_emulator.demo import (
 from kdebug_emulator.images import ImageTable
 from kdebug_emulator.runtimes.base import ContainerEvents, Runtime, RuntimeFactory
 from kdebug_emulator.runtimes.process import ProcessRuntime
-from kdebug_emulator.store import Obj, RequestLog, SelectorError, Store, TooOldError, build_selector
+from kdebug_emulator.store import (
+    Obj,
+    RequestListener,
+    RequestLog,
+    SelectorError,
+    Store,
+    TooOldError,
+    build_selector,
+)
 from kdebug_emulator.validation import validate_ephemeral_update, validate_new_pod
 
 log = logging.getLogger("kdebug_emulator")
@@ -1463,11 +1471,6 @@ def build_app(api: ApiServer) -> web.Application:
 class Emulator:
     """The emulator in a background thread. See docs/emulator.md; the API below is what tests use."""
 
-    # Every emulator made in this process registers its request log here, so a check that runs last can
-    # read what clients sent across a whole test session (tests/test_zz_never_harm.py).
-    _session_logs: ClassVar[list[RequestLog]] = []
-    _session_lock: ClassVar[threading.Lock] = threading.Lock()
-
     def __init__(
         self,
         demo: bool = False,
@@ -1490,8 +1493,6 @@ class Emulator:
         self.workdir = Path(tempfile.mkdtemp(prefix="kdebug-emu-")) if workdir is None else Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.api = ApiServer()
-        with Emulator._session_lock:
-            Emulator._session_logs.append(self.api.requests)
         self._changed = threading.Event()
         self.api.on_change = self._changed.set
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -1722,12 +1723,9 @@ class Emulator:
     def requests(self) -> list[dict[str, Any]]:
         return self.api.requests.snapshot()
 
-    @classmethod
-    def session_requests(cls) -> list[list[dict[str, Any]]]:
-        """The request log of every Emulator created in this process so far, one list per emulator."""
-        with cls._session_lock:
-            logs = list(cls._session_logs)
-        return [entries.snapshot() for entries in logs]
+    def on_request(self, listener: RequestListener) -> None:
+        """Call `listener` with each request log entry as it is added (on the server's thread)."""
+        self.api.requests.subscribe(listener)
 
     def set_create_delay(self, seconds: float | None) -> None:
         """How long containers started from now on stay in ContainerCreating; None: until the pod goes.
