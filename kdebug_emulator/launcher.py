@@ -12,6 +12,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+# Imported here, not when the emulator starts: without the demo extra (aiohttp, cryptography) loading this
+# module fails at once, and `kdebug demo` says which extra to install before it starts anything.
+from kdebug_emulator.server import Emulator
+
 _READY_TIMEOUT = 60.0
 RUNTIMES = ("auto", "podman", "process")
 
@@ -107,7 +111,6 @@ def runtime_factory(runtime: str, registry: DemoRegistry) -> Any:
 
 def _start_emulator(port: int, registry: DemoRegistry, runtime: str) -> Any:
     from kdebug.errors import UnreachableError
-    from kdebug_emulator import Emulator
 
     emu = Emulator(
         demo=True,
