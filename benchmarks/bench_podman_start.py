@@ -51,8 +51,8 @@ def wait_for_demo(emu: object) -> None:
 def main(runs: int) -> None:
     from kdebug_emulator import Emulator
     from kdebug_emulator.localregistry import start_registry
-    from kdebug_emulator.podman import PodmanRuntime, podman_usable
     from kdebug_emulator.podman_images import push_podman_images
+    from kdebug_emulator.runtimes.podman import PodmanRuntime, podman_usable
 
     usable, reason = podman_usable()
     if not usable:

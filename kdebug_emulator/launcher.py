@@ -12,6 +12,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
+# Imported here, not when the emulator starts: without the demo extra (aiohttp, cryptography) loading this
+# module fails at once, and `kdebug demo` says which extra to install before it starts anything.
+from kdebug_emulator.images import ImageTable
+from kdebug_emulator.runtimes.base import ContainerEvents, Runtime, RuntimeFactory
+from kdebug_emulator.server import Emulator
+
 _READY_TIMEOUT = 60.0
 RUNTIMES = ("auto", "podman", "process")
 
@@ -77,21 +83,23 @@ def _choose_runtime(requested: str) -> str:
         raise UsageError(f"--runtime must be one of {', '.join(RUNTIMES)}, not {requested!r}")
     if requested == "process":
         return "process"
-    from kdebug_emulator.podman import choose_runtime
+    from kdebug_emulator.runtimes.podman import choose_runtime
 
     name, line = choose_runtime(requested)
     _say(line)
     return name
 
 
-def runtime_factory(runtime: str, registry: DemoRegistry) -> Any:
+def runtime_factory(runtime: str, registry: DemoRegistry) -> str | RuntimeFactory:
     if runtime != "podman":
         return runtime
-    from kdebug_emulator.podman import PodmanRuntime
+    from kdebug_emulator.runtimes.podman import PodmanRuntime
 
     host = registry.registry.host if registry.registry is not None else None
 
-    def podman(events: Any, workdir: Path, images: Any, *, create_delay: float) -> Any:
+    def podman(
+        events: ContainerEvents, workdir: Path, images: ImageTable, *, create_delay: float | None
+    ) -> Runtime:
         # one registry for the demo: the images podman runs are the ones kdebug classifies
         return PodmanRuntime(
             events,
@@ -105,9 +113,8 @@ def runtime_factory(runtime: str, registry: DemoRegistry) -> Any:
     return podman
 
 
-def _start_emulator(port: int, registry: DemoRegistry, runtime: str) -> Any:
+def _start_emulator(port: int, registry: DemoRegistry, runtime: str) -> Emulator:
     from kdebug.errors import UnreachableError
-    from kdebug_emulator import Emulator
 
     emu = Emulator(
         demo=True,
@@ -130,7 +137,7 @@ def _start_emulator(port: int, registry: DemoRegistry, runtime: str) -> Any:
     return emu
 
 
-def _wait_until_running(emu: Any) -> None:
+def _wait_until_running(emu: Emulator) -> None:
     from kdebug.errors import StartFailedError
 
     def all_running() -> bool:
@@ -151,7 +158,7 @@ def _raise_terminated(*_: object) -> None:
     raise _Terminated
 
 
-def _serve_until_signalled(emu: Any) -> None:
+def _serve_until_signalled(emu: Emulator) -> None:
     """Block until SIGINT or SIGTERM; the emulator runs in its own thread meanwhile."""
     try:
         while True:
@@ -160,7 +167,7 @@ def _serve_until_signalled(emu: Any) -> None:
         return
 
 
-def _serve(emu: Any, kubeconfig: Path, extensions: dict[str, Any] | None) -> int:
+def _serve(emu: Emulator, kubeconfig: Path, extensions: dict[str, Any] | None) -> int:
     from kdebug.errors import UsageError
 
     try:
@@ -175,7 +182,7 @@ def _serve(emu: Any, kubeconfig: Path, extensions: dict[str, Any] | None) -> int
     return 0
 
 
-def _attach_now(emu: Any, extensions: dict[str, Any] | None) -> int:
+def _attach_now(emu: Emulator, extensions: dict[str, Any] | None) -> int:
     import shutil
     import tempfile
 

@@ -24,11 +24,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import yaml
 from aiohttp import web
 
+from kdebug.security import podsecurity
 from kdebug_emulator import authz, discovery, kubeconfig, status, tables
 from kdebug_emulator import tls as certs
 from kdebug_emulator.demo import (
@@ -40,7 +41,19 @@ from kdebug_emulator.demo import (
     shop_replicaset,
     standalone_pods,
 )
-from kdebug_emulator.store import Obj, RequestLog, SelectorError, Store, TooOldError, build_selector
+from kdebug_emulator.images import ImageTable
+from kdebug_emulator.runtimes.base import ContainerEvents, Runtime, RuntimeFactory
+from kdebug_emulator.runtimes.process import ProcessRuntime
+from kdebug_emulator.store import (
+    Obj,
+    RequestListener,
+    RequestLog,
+    SelectorError,
+    Store,
+    TooOldError,
+    build_selector,
+)
+from kdebug_emulator.validation import validate_ephemeral_update, validate_new_pod
 
 log = logging.getLogger("kdebug_emulator")
 
@@ -364,16 +377,19 @@ def node_object(now: str) -> Obj:
     }
 
 
-# --- the runtime used when kdebug_emulator.runtime is missing -------------------------------------
+# --- the runtime of `runtime="none"`: no processes, containers only marked running ---------------
 
 
-class NullRuntime:
+class NullRuntime(Runtime):
     """Marks containers running without running anything; attach/exec/log answer that there is no runtime."""
 
     name = "none"
 
-    def __init__(self, events: Any, workdir: Path, images: Any, *, create_delay: float = 0.05):
+    def __init__(
+        self, events: ContainerEvents, workdir: Path, images: ImageTable, *, create_delay: float | None = 0.05
+    ):
         self.events = events
+        self.create_delay = create_delay  # nothing is created: containers run at once
 
     async def start_pod(self, pod: Obj) -> None:
         meta = pod["metadata"]
@@ -404,7 +420,14 @@ class NullRuntime:
     async def _refuse(self, request: web.Request, pod: Obj, container: str) -> web.StreamResponse:
         return _status_response(status.bad_request("the kdebug emulator runs without a container runtime"))
 
-    handle_attach = handle_exec = handle_log = _refuse
+    async def handle_attach(self, request: web.Request, pod: Obj, container: str) -> web.StreamResponse:
+        return await self._refuse(request, pod, container)
+
+    async def handle_exec(self, request: web.Request, pod: Obj, container: str) -> web.StreamResponse:
+        return await self._refuse(request, pod, container)
+
+    async def handle_log(self, request: web.Request, pod: Obj, container: str) -> web.StreamResponse:
+        return await self._refuse(request, pod, container)
 
 
 def _status_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
@@ -422,7 +445,7 @@ class ApiServer:
         self.store = Store(lambda: timestamp(self.clock()), lambda: str(uuid.uuid4()))
         self.users = authz.UserTable()
         self.requests = RequestLog()
-        self.runtime: Any = None
+        self.runtime: Runtime  # set by Emulator._startup, before the server answers anything
         self.access_reviews_enabled = True
         self.server_address = server_address
         self.on_change: Callable[[], None] = lambda: None
@@ -587,28 +610,8 @@ class ApiServer:
 # --- admission helpers (validation and Pod Security come from their own modules) ------------------
 
 
-def _validate_new_pod(pod: Obj) -> list[dict[str, str]]:
-    try:
-        from kdebug_emulator.validation import validate_new_pod
-    except ImportError:
-        return []
-    return validate_new_pod(pod)
-
-
-def _validate_ephemeral_update(old: Obj, new: Obj) -> list[dict[str, str]]:
-    try:
-        from kdebug_emulator.validation import validate_ephemeral_update
-    except ImportError:
-        return []
-    return validate_ephemeral_update(old, new)
-
-
 def pod_security(namespace: Obj | None, pod: Obj) -> tuple[dict[str, Any] | None, list[str]]:
     """(403 Status or None, warnings) for a pod about to be stored in `namespace`."""
-    try:
-        from kdebug.security import podsecurity
-    except ImportError:
-        return None, []
     labels = ((namespace or {}).get("metadata") or {}).get("labels") or {}
     policy = podsecurity.policy_from_labels(labels)
     name = pod.get("metadata", {}).get("name", "")
@@ -1140,7 +1143,7 @@ class Handlers:
             raise StatusError(status.already_exists(res.name, meta["name"], res.group))
         if res.name == "pods":
             default_pod_spec(obj.setdefault("spec", {}))
-            causes = _validate_new_pod(obj)
+            causes = validate_new_pod(obj)
             if causes:
                 raise StatusError(status.invalid("Pod", meta.get("name", ""), causes))
             namespace = self.api.store.get("namespaces", None, route.namespace or "")
@@ -1270,7 +1273,7 @@ class Handlers:
             new["spec"].pop("ephemeralContainers")
         name = current["metadata"]["name"]
         try:
-            causes = _validate_ephemeral_update(current, new)
+            causes = validate_ephemeral_update(current, new)
         except (TypeError, KeyError, AttributeError, ValueError):
             raise StatusError(status.bad_request(f'Pod "{name}" could not be decoded')) from None
         if causes:
@@ -1468,16 +1471,11 @@ def build_app(api: ApiServer) -> web.Application:
 class Emulator:
     """The emulator in a background thread. See docs/emulator.md; the API below is what tests use."""
 
-    # Every emulator made in this process registers its request log here, so a check that runs last can
-    # read what clients sent across a whole test session (tests/test_zz_never_harm.py).
-    _session_logs: ClassVar[list[RequestLog]] = []
-    _session_lock: ClassVar[threading.Lock] = threading.Lock()
-
     def __init__(
         self,
         demo: bool = False,
         tls: bool = True,
-        runtime: str | Callable[..., Any] = "process",
+        runtime: str | RuntimeFactory = "process",
         workdir: Path | str | None = None,
         port: int = 0,
         create_delay: float | None = 0.05,
@@ -1495,8 +1493,6 @@ class Emulator:
         self.workdir = Path(tempfile.mkdtemp(prefix="kdebug-emu-")) if workdir is None else Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.api = ApiServer()
-        with Emulator._session_lock:
-            Emulator._session_logs.append(self.api.requests)
         self._changed = threading.Event()
         self.api.on_change = self._changed.set
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -1538,6 +1534,9 @@ class Emulator:
             loop.run_until_complete(self._startup())
         except BaseException as exc:  # reported to start()'s caller
             self._startup_error = exc
+            # a runtime already made (podman's registry, containers) must not outlive the failed start
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(self._shutdown())
             self._ready.set()
             loop.close()
             return
@@ -1546,22 +1545,15 @@ class Emulator:
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
 
-    def _make_runtime(self) -> Any:
+    def _make_runtime(self) -> Runtime:
         spec = self._runtime_spec
-        from kdebug_emulator.images import ImageTable
-
         images = ImageTable(mirrors=self.image_mirrors, digests=self.image_digests)
         if callable(spec):
             return spec(self.api, self.workdir, images, create_delay=self.create_delay)
         if spec == "process":
-            try:
-                from kdebug_emulator.runtime import ProcessRuntime
-            except ImportError:
-                log.warning("kdebug_emulator.runtime is missing: containers are marked running, no processes")
-                return NullRuntime(self.api, self.workdir, images, create_delay=self.create_delay)
             return ProcessRuntime(self.api, self.workdir / "runtime", images, create_delay=self.create_delay)
         if spec == "podman":  # real containers (kdebug_emulator/podman.py); needs a working podman
-            from kdebug_emulator.podman import PodmanRuntime
+            from kdebug_emulator.runtimes.podman import PodmanRuntime
 
             return PodmanRuntime(self.api, self.workdir / "runtime", images, create_delay=self.create_delay)
         if spec == "none":
@@ -1570,7 +1562,7 @@ class Emulator:
 
     async def _startup(self) -> None:
         self.api.runtime = self._make_runtime()
-        self.runtime_name = getattr(self.api.runtime, "name", "")
+        self.runtime_name = self.api.runtime.name
         ssl_context = self._ssl_context() if self.tls else None
         app = build_app(self.api)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2)
@@ -1607,7 +1599,7 @@ class Emulator:
 
     async def _shutdown(self) -> None:
         self.api.store.close_watchers()
-        runtime = self.api.runtime
+        runtime: Runtime | None = getattr(self.api, "runtime", None)  # None: its construction failed
         if runtime is not None:
             with contextlib.suppress(Exception):
                 await runtime.shutdown()
@@ -1731,12 +1723,9 @@ class Emulator:
     def requests(self) -> list[dict[str, Any]]:
         return self.api.requests.snapshot()
 
-    @classmethod
-    def session_requests(cls) -> list[list[dict[str, Any]]]:
-        """The request log of every Emulator created in this process so far, one list per emulator."""
-        with cls._session_lock:
-            logs = list(cls._session_logs)
-        return [entries.snapshot() for entries in logs]
+    def on_request(self, listener: RequestListener) -> None:
+        """Call `listener` with each request log entry as it is added (on the server's thread)."""
+        self.api.requests.subscribe(listener)
 
     def set_create_delay(self, seconds: float | None) -> None:
         """How long containers started from now on stay in ContainerCreating; None: until the pod goes.
@@ -1748,8 +1737,7 @@ class Emulator:
         self.create_delay = seconds
 
         def apply() -> None:
-            if self.api.runtime is not None and hasattr(self.api.runtime, "create_delay"):
-                self.api.runtime.create_delay = seconds
+            self.api.runtime.create_delay = seconds
 
         if self._loop is None:
             return  # not started: _make_runtime passes self.create_delay on

@@ -272,25 +272,34 @@ class Store:
         self._watchers.clear()
 
 
-class RequestLog:
-    """Every request the server answered: method, path, query, user, user_agent, code, content_type and
-    labels (of the object the request carried or targeted, when there was one).
+RequestListener = Callable[[dict[str, Any]], None]
+REQUEST_LOG_LIMIT = 20_000  # entries one emulator keeps, oldest dropped first: far above what a test sends
 
-    Written on the server's loop and read from test threads, hence the lock.
+
+class RequestLog:
+    """The last `limit` requests the server answered: method, path, query, user, user_agent, code,
+    content_type and labels (of the object the request carried or targeted, when there was one).
+
+    Listeners see every entry as it is added, including those the bound drops later. Written on the
+    server's loop and read from test threads, hence the lock.
     """
 
-    def __init__(self) -> None:
-        self._entries: list[dict[str, Any]] = []
+    def __init__(self, limit: int = REQUEST_LOG_LIMIT) -> None:
+        self._entries: deque[dict[str, Any]] = deque(maxlen=limit)
+        self._listeners: list[RequestListener] = []
         self._lock = threading.Lock()
+
+    def subscribe(self, listener: RequestListener) -> None:
+        with self._lock:
+            self._listeners.append(listener)
 
     def add(self, entry: dict[str, Any]) -> None:
         with self._lock:
             self._entries.append(entry)
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(entry)
 
     def snapshot(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self._entries)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()

@@ -10,8 +10,9 @@ import pytest
 
 from kdebug_emulator import Emulator
 
-# fixtures shared across folders live in tests/fixtures/ and are registered here, once
-pytest_plugins = ["tests.fixtures.cluster"]
+# fixtures shared across folders live in tests/fixtures/ and are registered here, once; never_harm judges
+# every request kdebug sends to an emulator during the session (pytester: to test that plugin)
+pytest_plugins = ["tests.fixtures.cluster", "tests.fixtures.never_harm", "pytester"]
 
 SCRATCH_IMAGE = "registry.kdebug.test/demo/web:1.0"
 

@@ -3,7 +3,6 @@ API server's: the same method, path, headers and body, only the host rewritten."
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import ssl
 from dataclasses import dataclass
@@ -18,7 +17,6 @@ from kdebug_emulator import Emulator
 from tests.conftest import build_pod
 
 CAPTURES = Path("/work/shared/k8s-captures/kubectl-requests/requests.jsonl")
-HAS_RUNTIME = importlib.util.find_spec("kdebug_emulator.runtime") is not None
 WEBSOCKET_HEADERS = {
     "connection",
     "upgrade",
@@ -110,8 +108,6 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Any:
         for request in _load():
             headers = dict(request["headers"])
             if _is_websocket(request):
-                if not HAS_RUNTIME:
-                    continue
                 container = request["path"].split("container=", 1)[1].split("&", 1)[0]
                 emu.wait_for(lambda c=container: _ephemeral_running(emu, c), timeout=20)
                 code, body = _send_websocket(emu, request, headers)
@@ -160,7 +156,6 @@ def test_watch_answers_with_events_for_the_pod(replay):
     assert watch.body["object"]["metadata"]["name"] == "scratch-app"
 
 
-@pytest.mark.skipif(not HAS_RUNTIME, reason="kdebug_emulator.runtime is not built yet")
 def test_websocket_attach_and_exec_upgrade(replay):
     _, results = replay
     upgrades = [r for r in results if r.method == "GET" and ("/attach" in r.path or "/exec" in r.path)]
@@ -197,7 +192,6 @@ def test_namespace_get_after_the_404_succeeds(replay):
     assert namespace.body["rows"][0]["cells"][:2] == ["lab", "Active"]
 
 
-@pytest.mark.skipif(not HAS_RUNTIME, reason="kdebug_emulator.runtime is not built yet")
 def test_never_pull_of_a_missing_image_ends_in_err_image_never_pull(replay):
     emu, results = replay
     (never,) = [

@@ -107,7 +107,7 @@ def test_kubectl_lists_the_demo_pods(demo: dict[str, str]) -> None:
 
 
 def _podman_usable() -> bool:
-    from kdebug_emulator.podman import podman_usable
+    from kdebug_emulator.runtimes.podman import podman_usable
 
     return podman_usable()[0]
 

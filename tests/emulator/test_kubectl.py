@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -34,9 +33,7 @@ ALL_KUBECTLS = sorted(
         if os.access(p, os.X_OK)
     }
 )
-HAS_RUNTIME = importlib.util.find_spec("kdebug_emulator.runtime") is not None
 needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="no kubectl binary found")
-needs_runtime = pytest.mark.skipif(not HAS_RUNTIME, reason="kdebug_emulator.runtime is not built yet")
 
 
 def _kubectl(emu, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -196,7 +193,6 @@ def _start_debugger(emulator, make_pod, *, tty: bool) -> None:
 
 
 @needs_kubectl
-@needs_runtime
 def test_interactive_exec_round_trip(emulator, make_pod):
     import pexpect
 
@@ -218,7 +214,6 @@ def test_interactive_exec_round_trip(emulator, make_pod):
 
 
 @needs_kubectl
-@needs_runtime
 def test_interactive_attach_round_trip(emulator, make_pod):
     import pexpect
 
@@ -236,7 +231,6 @@ def test_interactive_attach_round_trip(emulator, make_pod):
         child.close(force=True)
 
 
-@needs_runtime
 @each_kubectl
 def test_interactive_debug_round_trip(emulator, make_pod, kubectl):
     import pexpect

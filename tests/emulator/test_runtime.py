@@ -22,7 +22,7 @@ import pytest
 from aiohttp import web
 
 from kdebug_emulator.images import DEFAULT_PATH, ImageInfo, ImageTable, digest_for
-from kdebug_emulator.runtime import (
+from kdebug_emulator.runtimes.process import (
     CommandNotFoundError,
     HostTools,
     ProcessRuntime,

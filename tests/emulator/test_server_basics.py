@@ -12,6 +12,7 @@ import yaml
 
 from kdebug_emulator import Emulator
 from kdebug_emulator.status import status
+from kdebug_emulator.store import RequestLog
 
 
 def _kubeconfig(path):
@@ -193,12 +194,19 @@ def test_request_log_records_the_labels_of_the_object_a_delete_removed(api, emul
     assert (emulator.requests[-1]["method"], emulator.requests[-1]["labels"]) == ("DELETE", {"app": "shop"})
 
 
-def test_session_requests_hold_the_log_of_every_emulator_made(api, emulator, tmp_path):
-    with Emulator(runtime="none", workdir=tmp_path / "second") as second:
-        requests.get(second.url + "/version", verify=str(second.ca_path), timeout=10)
+def test_request_log_keeps_its_last_entries_and_listeners_see_every_one():
+    log, seen = RequestLog(limit=2), []
+    log.subscribe(seen.append)
+    for n in range(3):
+        log.add({"n": n})
+    assert (log.snapshot(), seen) == ([{"n": 1}, {"n": 2}], [{"n": 0}, {"n": 1}, {"n": 2}])
+
+
+def test_on_request_sees_each_request_as_it_is_logged(api, emulator):
+    seen: list[str] = []
+    emulator.on_request(lambda entry: seen.append(entry["path"]))
     api.get("/version")
-    paths_per_emulator = [[r["path"] for r in log] for log in Emulator.session_requests()]
-    assert paths_per_emulator[-2:] == [["/version"], ["/version"]]
+    assert seen == ["/version"]
 
 
 def test_request_log_keeps_the_query_string(api, emulator):

@@ -3,7 +3,6 @@ an error or a traceback."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import socket
 import ssl
@@ -16,11 +15,6 @@ from kdebug_emulator import Emulator
 
 POD = "/api/v1/namespaces/default/pods/target"
 DEBUGGER = {"name": "dbg", "image": "busybox:1.36", "command": ["sh"], "stdin": True, "tty": False}
-
-needs_runtime = pytest.mark.skipif(
-    importlib.util.find_spec("kdebug_emulator.runtime") is None,
-    reason="kdebug_emulator.runtime is not built yet",
-)
 
 
 def _connect(emulator) -> socket.socket:
@@ -127,7 +121,6 @@ def test_upload_cut_short_logs_nothing(plain_emulator, make_pod, caplog):
     assert [r["code"] for r in plain_emulator.requests if r["path"] == path] == [499]
 
 
-@needs_runtime
 def test_log_follower_leaving_logs_nothing(emulator, target, caplog):
     path = POD + "/log"
     sock = _connect(emulator)
@@ -152,7 +145,6 @@ def _start_debugger(api, emulator) -> None:
     emulator.wait_for(running, timeout=20)
 
 
-@needs_runtime
 @pytest.mark.parametrize(
     "query",
     ["attach?container=dbg&stdin=true&stdout=true", "exec?container=dbg&command=sh&stdin=true&stdout=true"],

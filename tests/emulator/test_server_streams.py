@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import ssl
 
@@ -18,11 +17,6 @@ DEBUGGER = {
     "tty": False,
     "targetContainerName": "app",
 }
-
-needs_runtime = pytest.mark.skipif(
-    importlib.util.find_spec("kdebug_emulator.runtime") is None,
-    reason="kdebug_emulator.runtime is not built yet",
-)
 
 
 @pytest.fixture
@@ -134,7 +128,6 @@ def _read_channel(ws, channel):
             output += frame[1:]
 
 
-@needs_runtime
 def test_websocket_exec_upgrades_and_streams_output(api, target, emulator):
     _with_debugger(api, emulator)
     ws = websocket.create_connection(

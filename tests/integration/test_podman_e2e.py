@@ -20,7 +20,7 @@ KDEBUG = [sys.executable, "-m", "kdebug"]
 
 
 def _podman_usable() -> bool:
-    from kdebug_emulator.podman import podman_usable
+    from kdebug_emulator.runtimes.podman import podman_usable
 
     return podman_usable()[0]
 

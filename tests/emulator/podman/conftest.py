@@ -17,8 +17,8 @@ import pytest
 from aiohttp import web
 
 from kdebug_emulator.images import ImageTable
-from kdebug_emulator.podman import PodmanRuntime, podman_usable
 from kdebug_emulator.podman_images import push_podman_images, tools_present
+from kdebug_emulator.runtimes.podman import PodmanRuntime, podman_usable
 
 WAIT_SECONDS = 30.0
 State = dict[str, Any]

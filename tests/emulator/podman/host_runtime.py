@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kdebug_emulator.images import ImageTable
-from kdebug_emulator.podman import PodmanRuntime
+from kdebug_emulator.runtimes.podman import PodmanRuntime
 
 
 class Events:

@@ -6,14 +6,14 @@ from typing import Any
 
 import pytest
 
-from kdebug_emulator.podman import (
+from kdebug_emulator.podman_images import local_reference, registries_conf
+from kdebug_emulator.runtimes.podman import (
     containers_conf,
     podman_create_args,
     rfc3339_from_podman,
     run_as_non_root_refusal,
     security_args,
 )
-from kdebug_emulator.podman_images import local_reference, registries_conf
 
 POD = {"metadata": {"name": "web", "namespace": "demo", "uid": "u-1"}, "spec": {}}
 
@@ -31,7 +31,7 @@ def test_every_container_gets_the_pods_resolv_conf_like_the_kubelet_mounts_it() 
 
 
 def test_resolv_conf_is_cluster_first_for_the_namespace() -> None:
-    from kdebug_emulator.podman import cluster_first_resolv_conf
+    from kdebug_emulator.runtimes.podman import cluster_first_resolv_conf
 
     assert cluster_first_resolv_conf("shop").splitlines() == [
         "search shop.svc.cluster.local svc.cluster.local cluster.local",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kdebug_emulator.podman import PodmanSetup, oci_runtime
+from kdebug_emulator.runtimes.podman import PodmanSetup, oci_runtime
 from tests.emulator.podman.conftest import WAIT_SECONDS, Harness, is_running, make_pod
 
 pytestmark = pytest.mark.podman

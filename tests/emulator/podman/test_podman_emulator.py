@@ -5,18 +5,17 @@ from __future__ import annotations
 import functools
 import os
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from kdebug_emulator.podman import PodmanRuntime
+from kdebug_emulator.runtimes.podman import PodmanRuntime
 
 pytestmark = pytest.mark.podman
 
-ROOT = Path(__file__).resolve().parents[2]
-KDEBUG = str(ROOT / ".venv" / "bin" / "kdebug")
+KDEBUG = [sys.executable, "-m", "kdebug"]  # the interpreter running the tests, so this checkout's code
 DEBUG_NONROOT = "gcr.io/distroless/base-debian12:debug-nonroot"
 
 
@@ -48,7 +47,7 @@ def wait_until_running(emu: object, pods: tuple[str, ...]) -> None:
 def kdebug_attach(kubeconfig: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KUBECONFIG": kubeconfig}
     return subprocess.run(
-        [KDEBUG, "attach", *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        [*KDEBUG, "attach", *args], env=env, capture_output=True, text=True, timeout=120, check=False
     )
 
 
@@ -94,7 +93,9 @@ def test_interactive_shell_shows_the_scratch_app_as_pid_1(demo_kubeconfig: str) 
     import pexpect
 
     env = {**os.environ, "KUBECONFIG": demo_kubeconfig, "TERM": "xterm"}
-    shell = pexpect.spawn(KDEBUG, ["attach", "web", "-n", "demo"], env=env, timeout=60, dimensions=(40, 120))
+    shell = pexpect.spawn(
+        KDEBUG[0], [*KDEBUG[1:], "attach", "web", "-n", "demo"], env=env, timeout=60, dimensions=(40, 120)
+    )
     try:
         shell.sendline("ps -o pid,args; echo done-$((2+3))")
         shell.expect("done-5")

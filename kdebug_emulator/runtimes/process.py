@@ -25,13 +25,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import web
 
 from kdebug_emulator import status as st
 from kdebug_emulator.childproc import child_dies_with_parent
 from kdebug_emulator.images import DEFAULT_PATH, ImageInfo, ImageTable, image_id_for, normalize_ref
+from kdebug_emulator.runtimes.base import ContainerEvents, Runtime
 from kdebug_emulator.streams import (
     CLOSE,
     RESIZE,
@@ -63,23 +64,6 @@ SHELL_NAMES = frozenset({"sh", "ash", "bash", "dash"})
 APPLET_DIRS = frozenset({"", "/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/busybox"})
 
 Clock = Callable[[], datetime]
-
-
-class ContainerEvents(Protocol):
-    """Implemented by the server; called from inside the event loop."""
-
-    def container_state(
-        self,
-        namespace: str,
-        pod: str,
-        container: str,
-        state: dict[str, Any],
-        *,
-        ephemeral: bool = False,
-        ready: bool | None = None,
-        image_id: str | None = None,
-        restart_count: int | None = None,
-    ) -> None: ...
 
 
 def utc_now() -> datetime:
@@ -650,7 +634,7 @@ async def read_client_frames(session: ChannelSession, proc: Proc, options: Strea
             proc.close_stdin()
 
 
-class ProcessRuntime:
+class ProcessRuntime(Runtime):
     name = "process"
 
     def __init__(
@@ -659,7 +643,7 @@ class ProcessRuntime:
         workdir: Path,
         images: ImageTable,
         *,
-        create_delay: float = 0.05,
+        create_delay: float | None = 0.05,
         restart_backoff: float = 10.0,
         kill_grace: float = 2.0,
         clock: Clock = utc_now,
@@ -723,7 +707,7 @@ class ProcessRuntime:
         except Exception:  # a failing listener must not take the container down with it
             log.exception("container_state listener failed for %s/%s", container.pod, container.name)
 
-    async def _pause(self, container: Container, seconds: float) -> None:
+    async def _pause(self, container: Container, seconds: float | None) -> None:
         """Sleep, but wake up at once when the container is being stopped."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(container.stop_requested.wait(), seconds)

@@ -1,6 +1,6 @@
 """The emulator's podman runtime: every pod is a podman pod, every container a real podman container.
 
-Same contract as `ProcessRuntime` (kdebug_emulator/runtime.py), so the server cannot tell them apart.
+Same `Runtime` protocol (runtimes/base.py) as `ProcessRuntime`, so the server cannot tell them apart.
 What a kubelet does, on podman 4.3 (see docs/podman-runtime.md):
 
 - everything podman stores lives under the runtime's own directory (`--root`, `--runroot`, `--tmpdir`,
@@ -40,8 +40,8 @@ from kdebug_emulator import crilog
 from kdebug_emulator import status as st
 from kdebug_emulator.images import ImageTable, normalize_ref
 from kdebug_emulator.podman_images import registries_conf
-from kdebug_emulator.runtime import (
-    ContainerEvents,
+from kdebug_emulator.runtimes.base import ContainerEvents, Runtime
+from kdebug_emulator.runtimes.process import (
     Launch,
     Proc,
     container_not_found,
@@ -526,7 +526,7 @@ def _query_lists(request: web.Request) -> dict[str, list[str]]:
     return {key: request.query.getall(key) for key in request.query}
 
 
-class PodmanRuntime:
+class PodmanRuntime(Runtime):
     name = "podman"
 
     def __init__(
@@ -535,7 +535,7 @@ class PodmanRuntime:
         workdir: Path,
         images: ImageTable,
         *,
-        create_delay: float = 0.05,
+        create_delay: float | None = 0.05,
         registry_host: str | None = None,
         attach_exit_codes: bool = False,
         pull_backoff: float = PULL_BACKOFF_SECONDS,
