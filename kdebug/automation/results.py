@@ -134,11 +134,6 @@ def _lines(text: str) -> list[str]:
     return text.splitlines() if text else []
 
 
-def cap_output(data: bytes, limit: int) -> tuple[str, bool]:
-    """Decode captured bytes (replacing invalid UTF-8); the bool says whether bytes were dropped."""
-    return data[:limit].decode("utf-8", "replace"), len(data) > limit
-
-
 # -- the documented schema (docs/run-json.md) and a small validator for it ----------------------
 
 _ERROR_SCHEMA: dict[str, Any] = {

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from kdebug.debug import copy_pods
 from kdebug.errors import KdebugError
 from kdebug.kube.api import KubeApi
-from kdebug.models import ResolvedTarget
 
 # In a copy (shareProcessNamespace) PID 1 is the pause process (pause, catatonit), not the target. The
 # debug command runs behind this prelude, which finds the target: the lowest PID above 1 whose root is
@@ -46,13 +45,6 @@ COPY_TARGET_ROOT = "$KDEBUG_TARGET_ROOT (/proc/<target pid>/root: in a copy PID 
 def in_copy_command(shell: str, command: list[str]) -> list[str]:
     """The debug command behind the prelude that finds the target's PID in a copy."""
     return [shell, "-c", COPY_TARGET_PRELUDE, COPY_PRELUDE_NAME, *command]
-
-
-def copy_hint(resolved: ResolvedTarget) -> str:
-    return (
-        f"debug a copy of the pod instead: kdebug attach {resolved.pod_name} -n {resolved.namespace} --copy"
-        " (add --copy-command 'sleep infinity' to keep a crashing app from exiting)"
-    )
 
 
 def without_target_root(container: dict) -> dict:

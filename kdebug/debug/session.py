@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from kdebug.debug import spec
-from kdebug.debug.copy import COPY_TARGET_ROOT, copy_hint, end_copy, in_copy_command, without_target_root
+from kdebug.debug.copy import COPY_TARGET_ROOT, end_copy, in_copy_command, without_target_root
 from kdebug.debug.early import EarlyRequests
 from kdebug.debug.ids import new_session_id, new_suffix
 from kdebug.debug.record import NullRecorder, Recorder, SessionRecord, target_fields
@@ -34,6 +34,7 @@ from kdebug.errors import (
 )
 from kdebug.kube import paths
 from kdebug.kube.api import KubeApi
+from kdebug.kube.targets import copy_hint
 from kdebug.kube.watch import deadline_in
 from kdebug.models import ImageChoice, ResolvedTarget
 
@@ -218,7 +219,9 @@ class Debugger:
         except NotSupportedError as exc:
             if "Windows" in exc.message:
                 raise
-            raise NotSupportedError(exc.message, hint=copy_hint(resolved)) from None
+            raise NotSupportedError(
+                exc.message, hint=copy_hint(resolved.pod_name, resolved.namespace)
+            ) from None
 
     def _reuse_or_add(
         self,
@@ -308,7 +311,9 @@ class Debugger:
         try:
             self._newest_pod = client.patch(path, spec.ephemeral_patch(container), spec.PATCH_CONTENT_TYPE)
         except NotSupportedError as exc:  # ephemeral containers disabled: a copy still works
-            raise NotSupportedError(exc.message, hint=copy_hint(resolved)) from None
+            raise NotSupportedError(
+                exc.message, hint=copy_hint(resolved.pod_name, resolved.namespace)
+            ) from None
 
     # -- copies --------------------------------------------------------------------------------
 

@@ -44,7 +44,14 @@ WORKLOADS: dict[str, str] = {
 
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror"
-COPY_HINT = "a crash-looping container needs a copy of the pod; `--copy` will cover it in a later version"
+
+
+def copy_hint(pod_name: str, namespace: str) -> str:
+    """What to do when the pod cannot take an ephemeral container (crash-looping, an earlier debugger)."""
+    return (
+        f"debug a copy of the pod instead: kdebug attach {pod_name} -n {namespace} --copy"
+        " (add --copy-command 'sleep infinity' to keep a crashing app from exiting)"
+    )
 
 
 def parse_target(text: str) -> TargetRef:
@@ -184,6 +191,7 @@ def refuse_undebuggable(pod: dict, container: str, node: dict | None = None) -> 
     """Raise NotSupportedError when the pod cannot get a working ephemeral container."""
     meta, spec, status = pod["metadata"], pod.get("spec", {}), pod.get("status", {})
     name = meta["name"]
+    crash_hint = copy_hint(name, meta.get("namespace") or "default")
     if MIRROR_POD_ANNOTATION in (meta.get("annotations") or {}):
         raise NotSupportedError(
             f"pod {name} is a static (mirror) pod: the kubelet never starts ephemeral containers in it",
@@ -195,7 +203,7 @@ def refuse_undebuggable(pod: dict, container: str, node: dict | None = None) -> 
     phase = status.get("phase", "Unknown")
     if phase != "Running":
         reason = status.get("reason") or ", ".join(waiting_reasons(pod))
-        hint = COPY_HINT if "CrashLoopBackOff" in reason else None
+        hint = crash_hint if "CrashLoopBackOff" in reason else None
         raise NotSupportedError(
             f"pod {name} is {phase}" + (f" ({reason})" if reason else "") + ", not Running", hint=hint
         )
@@ -204,5 +212,5 @@ def refuse_undebuggable(pod: dict, container: str, node: dict | None = None) -> 
         waiting = state.get("waiting") or {}
         terminated = state.get("terminated") or {}
         reason = waiting.get("reason") or terminated.get("reason") or "not started"
-        hint = COPY_HINT if reason == "CrashLoopBackOff" else None
+        hint = crash_hint if reason == "CrashLoopBackOff" else None
         raise NotSupportedError(f'container "{container}" in pod {name} is not running ({reason})', hint=hint)

@@ -173,11 +173,11 @@ ATTACH_ERRORS = {
     ),
     "bad --timeout": (
         "attach web --timeout soon",
-        "error: --timeout: invalid duration 'soon' (use forms like 90s, 2m, 1h30m)",
+        "error: --timeout: invalid duration 'soon' (use forms like 90s, 2m, 1h30m, 1.5s, 2d, 1w)",
     ),
     "bad --idle-timeout": (
         "attach web --idle-timeout forever",
-        "error: --idle-timeout: invalid duration 'forever' (use forms like 90s, 2m, 1h30m)",
+        "error: --idle-timeout: invalid duration 'forever' (use forms like 90s, 2m, 1h30m, 1.5s, 2d, 1w)",
     ),
     "-n without a value": ("attach web -n", "error: Option '-n' requires an argument."),
     "unknown flag": ("attach web --bogus", "error: kdebug attach: No such option '--bogus'."),
@@ -246,7 +246,7 @@ RUN_ERRORS = {
     ),
     "bad timeout": (
         "run web --timeout never -- ls",
-        "error: --timeout: invalid duration 'never' (use forms like 90s, 2m, 1h30m)",
+        "error: --timeout: invalid duration 'never' (use forms like 90s, 2m, 1h30m, 1.5s, 2d, 1w)",
     ),
 }
 
@@ -340,8 +340,8 @@ SESSIONS_ERRORS = {
     "negative limit": ("sessions list --limit -1", "error: --limit: must be 0 (no limit) or more"),
     "bad --since": (
         "sessions list --since soon",
-        "error: --since: invalid time 'soon' (use 30m, 24h, 90d, 2w, a date like 2026-11-27 "
-        "or a time like 2026-11-27T06:00:00Z)",
+        "error: --since: invalid time 'soon' (use a duration like 30m, 1h30m, 90d, 2w, a date like "
+        "2026-11-27 or a time like 2026-11-27T06:00:00Z)",
     ),
     "unknown export format": (
         "sessions export --format csv",

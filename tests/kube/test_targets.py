@@ -271,7 +271,8 @@ def test_refuse_undebuggable_explains(target, node, words):
 def test_crash_loop_refusal_hints_at_copy():
     with pytest.raises(NotSupportedError) as info:
         refuse_undebuggable(pod(running=(), waiting="CrashLoopBackOff"), "app")
-    assert "--copy" in info.value.hint
+    # the hint is the command to type, for this pod, not a promise of a later version
+    assert "kdebug attach web -n demo --copy" in info.value.hint
 
 
 def test_running_pod_on_linux_is_accepted():
