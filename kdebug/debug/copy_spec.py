@@ -178,3 +178,53 @@ def leftover_copies(pods: Iterable[dict], now: datetime, older_than: timedelta) 
         if created is not None and created <= cutoff:
             aged.append((created, pod))
     return [pod for _, pod in sorted(aged, key=lambda item: item[0])]
+
+
+# In a copy (shareProcessNamespace) PID 1 is the pause process (pause, catatonit), not the target. The
+# debug command runs behind this prelude, which finds the target: the lowest PID above 1 whose root is
+# not the debugger's own (a copy never restarts the target, and its processes have other roots). The
+# containers of a pod may start in any order, and a container being started shows as `runc init`, so
+# while the target is not (yet) seen it looks again, for up to 5 s; then it says so on stderr and exits
+# 65 (ExitCode.NOT_FOUND) without running the command. Processes come and go while it looks: `cmdline_of`
+# opens a cmdline with stderr already redirected (redirections apply left to right; the open error of
+# an exited one would otherwise reach the user, in a logs-only session on stdout), and the chosen PID
+# must still be there after the look. Where PID 1 is no pause process this is not a pod's shared PID
+# namespace (the emulator runs containers as host processes): it does not guess. It exports
+# KDEBUG_TARGET_PID and KDEBUG_TARGET_ROOT=/proc/PID/root (a PID set by the runtime wins).
+COPY_TARGET_PRELUDE = r"""cmdline_of() { tr '\000' ' ' 2>/dev/null <"/proc/$1/cmdline"; }
+if [ -z "$KDEBUG_TARGET_PID" ]; then
+  case "$(cmdline_of 1)" in *pause*|*catatonit*)
+    i=0
+    while :; do
+      busy=
+      for p in /proc/[0-9]*; do
+        n=${p##*/}
+        [ "$n" -gt 1 ] 2>/dev/null || continue
+        [ "$p/root/" -ef / ] && continue
+        case "$(cmdline_of "$n")" in
+          "") continue;;
+          *"runc init"*|*"crun "*) busy=1; continue;;
+        esac
+        [ -z "$KDEBUG_TARGET_PID" ] || [ "$n" -lt "$KDEBUG_TARGET_PID" ] && KDEBUG_TARGET_PID=$n
+      done
+      [ -n "$KDEBUG_TARGET_PID" ] && [ -z "$(cmdline_of "$KDEBUG_TARGET_PID")" ] && KDEBUG_TARGET_PID=
+      [ -n "$KDEBUG_TARGET_PID" ] && { [ -z "$busy" ] || [ "$i" -ge 25 ]; } && break
+      if [ "$i" -ge 25 ]; then
+        echo "kdebug: no target process in this copy (it exited, or did not start within 5 s):" \
+          "add --copy-command 'sleep infinity' to keep a crashing app running" >&2
+        exit 65
+      fi
+      KDEBUG_TARGET_PID=; i=$((i+1)); sleep 0.2
+    done;;
+  esac
+fi
+[ -n "$KDEBUG_TARGET_PID" ] && export KDEBUG_TARGET_PID KDEBUG_TARGET_ROOT=/proc/$KDEBUG_TARGET_PID/root
+exec "$@"
+"""
+COPY_PRELUDE_NAME = "kdebug-copy-target"
+COPY_TARGET_ROOT = "$KDEBUG_TARGET_ROOT (/proc/<target pid>/root: in a copy PID 1 is the pause process)"
+
+
+def in_copy_command(shell: str, command: list[str]) -> list[str]:
+    """The debug command behind the prelude that finds the target's PID in a copy."""
+    return [shell, "-c", COPY_TARGET_PRELUDE, COPY_PRELUDE_NAME, *command]

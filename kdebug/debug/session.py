@@ -16,7 +16,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from kdebug.debug import spec
-from kdebug.debug.copy import COPY_TARGET_ROOT, end_copy, in_copy_command, without_target_root
+from kdebug.debug.copy import end_copy, without_target_root
+from kdebug.debug.copy_spec import COPY_TARGET_ROOT, in_copy_command
 from kdebug.debug.early import EarlyRequests
 from kdebug.debug.ids import new_session_id, new_suffix
 from kdebug.debug.record import NullRecorder, Recorder, SessionRecord, target_fields

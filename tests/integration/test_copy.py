@@ -5,8 +5,7 @@ from __future__ import annotations
 import pexpect
 import pytest
 
-from kdebug.debug.copy import COPY_PRELUDE_NAME, COPY_TARGET_PRELUDE
-from kdebug.debug.copy_spec import COPY_OF_LABEL, SESSION_ANNOTATION
+from kdebug.debug.copy_spec import COPY_OF_LABEL, COPY_PRELUDE_NAME, COPY_TARGET_PRELUDE, SESSION_ANNOTATION
 from kdebug.errors import ExitCode
 from kdebug.models import DEFAULT_DEBUG_IMAGE
 from tests.fixtures.cluster import mutating_requests
