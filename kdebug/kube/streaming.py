@@ -116,18 +116,21 @@ def run_stream(
     reader = _Reader(ws, target, wake_w)
     resized = threading.Event()
     try:
-        reader.start()
         if target.tty and target.stdin_fd is not None:
-            _send_initial_size(ws, target)
 
             def note_resize() -> None:
                 resized.set()
                 with contextlib.suppress(OSError):
                     os.write(wake_w, b"r")
 
+            # SIGWINCH is watched before the size is read, so no change is lost; the size is reported
+            # before the reader starts, so the transcript's header has it ahead of any output
             with terminal.raw_mode(target.stdin_fd), terminal.on_resize(note_resize):
+                _send_initial_size(ws, target)
+                reader.start()
                 _pump(ws, target, reader, wake_r, resized, protocol, ping_interval)
         else:
+            reader.start()
             _pump(ws, target, reader, wake_r, resized, protocol, ping_interval)
     finally:
         if reader.finished.is_set():
@@ -135,7 +138,8 @@ def run_stream(
                 ws.close(timeout=1)
         else:  # interrupted or failed mid-stream: no close handshake, wake the reader now
             _abort(ws)
-        reader.join(timeout=2)
+        if reader.is_alive():  # not started when raw mode failed
+            reader.join(timeout=2)
         os.close(wake_r)
         os.close(wake_w)
     return StreamResult(status=reader.status, lost=reader.lost, protocol=protocol)

@@ -80,6 +80,7 @@ class TranscriptWriter:
         self._sha = hashlib.sha256()
         self._size = 0
         self._header_written = False
+        self._shown_size = (width, height)  # the size a player has at this point of the transcript
         self._truncated = False
         self._dropped = 0
         self._closed = False
@@ -164,8 +165,9 @@ class TranscriptWriter:
                 cols, rows = payload
                 if not self._header_written:
                     self._header["width"], self._header["height"] = cols, rows
-                else:
+                elif (cols, rows) != self._shown_size:  # an "r" event only for a change of size
                     self._write_event(moment, "r", f"{cols}x{rows}", 0)
+                self._shown_size = (cols, rows)
                 continue
             # Incremental: a multibyte character split across two chunks is held back, never split.
             decoder = self._out_decoder if code == "o" else self._in_decoder

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
+import struct
+import termios
 import threading
 
 import pytest
@@ -182,3 +185,64 @@ def test_silent_peer_is_declared_lost(channel_server):
     os.close(read_end)
     os.close(write_end)
     assert (result.status, result.lost) == (None, True)
+
+
+class PromptFirstSocket:
+    """Sends a prompt at once; a send while the reader runs waits for that prompt (a busy machine's order)."""
+
+    subprotocol = channels.V5_PROTOCOL
+    sock = None
+
+    def __init__(self) -> None:
+        self.prompt_delivered = threading.Event()
+        self.frames = [
+            (websocket.ABNF.OPCODE_BINARY, channels.encode_frame(channels.STDOUT, b"# ")),
+            (websocket.ABNF.OPCODE_CLOSE, b""),
+        ]
+
+    def recv_data_frame(self, control_frame: bool = False) -> tuple[int, websocket.ABNF]:
+        opcode, data = self.frames.pop(0)
+        return opcode, websocket.ABNF(opcode=opcode, data=data)
+
+    def send_binary(self, payload: bytes) -> int:
+        if any(t.name == "kdebug-ws-reader" for t in threading.enumerate()):
+            assert self.prompt_delivered.wait(5)
+        return len(payload)
+
+    def ping(self, payload: str | bytes = "") -> None:
+        pass
+
+    def close(self, status: int = 1000, reason: str | bytes = b"", timeout: float | None = None) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+
+def test_initial_size_is_reported_before_any_output():
+    main_fd, tty_fd = os.openpty()
+    fcntl.ioctl(tty_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 43, 132, 0, 0))
+    ws = PromptFirstSocket()
+    seen: list[object] = []
+
+    def output(data: bytes) -> None:
+        seen.append(data)
+        ws.prompt_delivered.set()
+
+    target = streaming.StreamTarget(
+        stdin_fd=tty_fd,
+        stdout=Sink(),
+        stderr=None,
+        tty=True,
+        on_output=output,
+        on_resize=lambda cols, rows: seen.append((cols, rows)),
+    )
+    try:
+        streaming.run_stream(ws, target)
+    finally:
+        os.close(main_fd)
+        os.close(tty_fd)
+    assert seen == [(132, 43), b"# "]

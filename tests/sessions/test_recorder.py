@@ -191,6 +191,29 @@ def test_resize_before_output_sets_the_header_size(env):
     assert [(e.code, e.data) for e in events if e.code == "r"] == [("r", "80x24")]
 
 
+@pytest.mark.parametrize(
+    ("steps", "size", "resizes"),
+    [
+        ([b"# ", (80, 24)], (80, 24), []),
+        ([(132, 43), b"x", (132, 43)], (132, 43), []),
+        ([b"x", (100, 30), (100, 30), b"y", (100, 30)], (80, 24), ["100x30"]),
+    ],
+    ids=["initial-size-after-first-output", "sigwinch-without-a-change", "new-size-reported-again"],
+)
+def test_resize_to_the_current_size_records_nothing(env, steps, size, resizes):
+    rec = open_recorder(env.config())
+    rec.started({"pod": "web"})
+    for step in steps:
+        if isinstance(step, bytes):
+            rec.output(step)
+        else:
+            rec.resize(*step)
+    rec.finished("ok", 0, None)
+    header, events = read_cast(rec.transcript_path)
+    assert (header["width"], header["height"]) == size
+    assert [e.data for e in events if e.code == "r"] == resizes
+
+
 @pytest.mark.parametrize(("record_input", "expected"), [(False, []), (True, ["ls\r"])], ids=["off", "on"])
 def test_input_is_recorded_only_with_record_input(env, record_input, expected):
     rec = open_recorder(env.config(), record_input=record_input)
