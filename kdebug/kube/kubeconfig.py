@@ -15,11 +15,17 @@ from __future__ import annotations
 import atexit
 import base64
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kdebug.errors import UsageError
+from kdebug.lazy import lazy_module
+from kdebug.yamlfiles import load_file
+
+yaml = lazy_module("yaml")  # for yaml.YAMLError; the parse itself loads it (kdebug.yamlfiles)
 
 STATIC_CLUSTER_KEYS = {
     "server",
@@ -80,10 +86,6 @@ def kubeconfig_paths(explicit: str | None) -> list[Path]:
 
 
 def load_merged(paths: list[Path]) -> MergedConfig:
-    import yaml
-
-    from kdebug.yamlfiles import load_file
-
     merged = MergedConfig()
     for path in paths:
         try:
@@ -206,9 +208,6 @@ _private_dir: str | None = None
 
 
 def _private_file(data: bytes) -> str:
-    import shutil
-    import tempfile
-
     global _private_dir
     if _private_dir is None:
         _private_dir = tempfile.mkdtemp(prefix="kdebug-tls-")  # mode 0700
