@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
-from kdebug.kube import channels, terminal
+from kdebug.console import terminal
+from kdebug.kube import channels
 from kdebug.kube.channels import RemoteStatus
 from kdebug.lazy import lazy_module
 
