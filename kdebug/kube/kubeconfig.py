@@ -6,8 +6,8 @@ that holds them.
 
 `static_credentials` covers the kubeconfigs that need no code to authenticate (a server, a CA, and a
 token, a client certificate or a basic-auth pair). Anything else (exec plugins, auth providers,
-impersonation, proxies) returns None and kube.py loads it with the official `kubernetes` package,
-which costs about 0.3 s of imports that a static kubeconfig does not need.
+impersonation, proxies) returns None and kdebug.kube.client loads it with the official `kubernetes`
+package: that large import is paid only by the kubeconfigs that need it.
 """
 
 from __future__ import annotations
