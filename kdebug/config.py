@@ -11,6 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from kdebug.errors import UsageError
+from kdebug.lazy import lazy_module
+from kdebug.yamlfiles import load_file, safe_load
+
+yaml = lazy_module("yaml")  # for yaml.YAMLError; the parse itself loads it (kdebug.yamlfiles)
 
 
 def config_path() -> Path:
@@ -33,10 +37,6 @@ def cache_dir() -> Path:
 
 
 def load_config(path: Path | None = None) -> dict[str, Any]:
-    import yaml
-
-    from kdebug.yamlfiles import safe_load
-
     path = path or config_path()
     try:
         text = path.read_text(encoding="utf-8")
@@ -69,10 +69,6 @@ def cluster_settings(kubeconfig: str | None, context: str | None) -> dict[str, A
     local registries) inside the kubeconfig it hands out; `kdebug demo` uses this for its registry.
     Anything unreadable here is simply absent: kube.connect reports kubeconfig problems properly.
     """
-    import yaml
-
-    from kdebug.yamlfiles import load_file
-
     paths = [kubeconfig] if kubeconfig else _kubeconfig_paths()
     docs = []
     for path in paths:

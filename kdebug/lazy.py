@@ -1,4 +1,5 @@
-"""Modules imported on first use, so a command pays only for what it runs.
+"""PURE (standard library only, imports nothing until used): modules imported on first use, so a command
+pays only for what it runs. Pure modules use it too, for the parser their one file-reading function needs.
 
 `kdebug --help` and the usage errors must not load the Kubernetes client, the registry code or rich.
 The pattern, in any module of the package:
@@ -26,7 +27,6 @@ Rules that keep it predictable:
 
 from __future__ import annotations
 
-import importlib
 import sys
 from types import ModuleType
 from typing import Any
@@ -38,7 +38,9 @@ class LazyModule(ModuleType):
 
     def _load(self) -> ModuleType:
         name = self.__name__
-        return sys.modules.get(name) or importlib.import_module(name)
+        if name not in sys.modules:
+            __import__(name)  # the import statement's own path: `-X importtime` shows the module
+        return sys.modules[name]
 
     def __getattr__(self, attribute: str) -> Any:
         return getattr(self._load(), attribute)

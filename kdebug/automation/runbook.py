@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kdebug.automation.results import KIND_EXPECT, RunError, RunResult, result_dict
 from kdebug.durations import parse_duration
 from kdebug.errors import KdebugError, UsageError
+from kdebug.lazy import lazy_module
+
+yaml = lazy_module("yaml")  # loaded by the first runbook parsed, not by importing the module
 
 REPORT_VERSION = 1
 DEFAULT_STEP_TIMEOUT_S = 60.0
@@ -81,8 +84,6 @@ class RunbookError(UsageError):
 
 def parse_runbook(text: str, source: str = "runbook") -> Runbook:
     """The runbook in `text`, or RunbookError listing every problem with its line."""
-    import yaml
-
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -111,8 +112,6 @@ class _Checker:
 
     def mapping(self, node: Any, what: str, allowed: tuple[str, ...]) -> dict[str, tuple[Any, Any]] | None:
         """key -> (key node, value node); unknown keys and duplicates are problems."""
-        import yaml
-
         if not isinstance(node, yaml.MappingNode):
             self.problem(node, f"{what} must be a mapping")
             return None
@@ -130,16 +129,12 @@ class _Checker:
         return entries
 
     def string(self, node: Any, what: str) -> str | None:
-        import yaml
-
         if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:str":
             self.problem(node, f"{what} must be a string")
             return None
         return str(node.value)
 
     def scalar(self, node: Any, what: str) -> Any:
-        import yaml
-
         if not isinstance(node, yaml.ScalarNode):
             self.problem(node, f"{what} must be a single value")
             return None
@@ -201,8 +196,6 @@ class _Checker:
         return options
 
     def targets(self, node: Any) -> list[str]:
-        import yaml
-
         if isinstance(node, yaml.SequenceNode):
             found = [self.string(item, "target") for item in node.value]
             return [item for item in found if item]
@@ -228,8 +221,6 @@ class _Checker:
         return seconds
 
     def steps(self, node: Any) -> list[Step]:
-        import yaml
-
         if not isinstance(node, yaml.SequenceNode) or not node.value:
             self.problem(node, "steps must be a non-empty list")
             return []
@@ -250,8 +241,6 @@ class _Checker:
         return steps
 
     def step(self, node: Any, index: int) -> Step | None:
-        import yaml
-
         what = f"step {index}"
         entries = self.mapping(node, what, STEP_KEYS)
         if entries is None:
@@ -306,8 +295,6 @@ class _Checker:
 
 def _construct(node: Any) -> Any:
     """A scalar node's value with YAML's own typing (true, 12, 1.5, strings)."""
-    import yaml
-
     return yaml.SafeLoader("").construct_object(node)
 
 
@@ -353,8 +340,6 @@ def judge_step(step: Step, result: RunResult) -> StepOutcome:
 
 
 def _with_error(result: RunResult, error: RunError) -> RunResult:
-    from dataclasses import replace
-
     return replace(result, error=error)
 
 

@@ -9,20 +9,26 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from kdebug.automation import fanout, toolbox
+from kdebug.automation import fanout, runbook, toolbox
 from kdebug.automation import results as runresult
 from kdebug.automation.results import RunError, RunResult
 from kdebug.debug import spec
+from kdebug.debug.container import build_debug_container
 from kdebug.debug.ids import new_suffix
 from kdebug.errors import KdebugError, NotFoundError, UsageError
-from kdebug.kube import paths
+from kdebug.images.inspection import check_override_allowed, make_image_chooser
+from kdebug.kube import client as kube
+from kdebug.kube import paths, resolve, targets
 from kdebug.kube.api import KubeApi
 from kdebug.models import ImageChoice, ResolvedTarget
+from kdebug.security import profiles
+from kdebug.security.decision import read_namespace_labels
 from kdebug.security.profiles import AUTO
+from kdebug.sessions.recorder import check_recording_policy, open_recorder
 
 DEFAULT_PARALLEL = 10
 DEFAULT_MAX_PODS = 50
@@ -75,9 +81,7 @@ def _utc_now() -> datetime:
 
 
 def running_pods(pods: list[dict]) -> list[dict]:
-    from kdebug.kube.targets import is_running, is_terminating
-
-    chosen = [pod for pod in pods if is_running(pod) and not is_terminating(pod)]
+    chosen = [pod for pod in pods if targets.is_running(pod) and not targets.is_terminating(pod)]
     return sorted(chosen, key=lambda pod: pod["metadata"]["name"])
 
 
@@ -91,8 +95,6 @@ def check_pod_count(count: int, max_pods: int) -> None:
 
 def resolve_pods(client: KubeApi, namespace: str, request: RunRequest) -> list[ResolvedTarget]:
     """The pods to run in: every Running match with `-l SEL --all`, else one pod per TARGET."""
-    from kdebug.kube import resolve, targets
-
     if not request.targets and not request.selector:
         raise UsageError("missing TARGET (a pod name, KIND/NAME, or -l SELECTOR)")
     if request.all_pods and not request.selector:
@@ -197,8 +199,6 @@ class Runner:
     # -- setup ---------------------------------------------------------------------------------
 
     def connect_and_resolve(self, request: RunRequest) -> tuple[KubeApi, list[ResolvedTarget]]:
-        from kdebug.kube import client as kube
-
         self._check_before_cluster(request)
         if self.connect is not None:
             client = self.connect(request.kubeconfig, request.context, request.namespace)
@@ -209,15 +209,10 @@ class Runner:
         return client, resolve_pods(client, namespace, request)
 
     def _check_before_cluster(self, request: RunRequest) -> None:
-        from kdebug.security import profiles
-        from kdebug.sessions.recorder import check_recording_policy
-
         check_recording_policy(self.config, record=request.record, reason=request.reason)
         if request.profile:
             profiles.validate_profile(request.profile)
         if request.image:
-            from kdebug.images.inspection import check_override_allowed
-
             check_override_allowed(self.config, request.image)
 
     # -- the fan-out ---------------------------------------------------------------------------
@@ -280,8 +275,6 @@ class Runner:
         step: str | None = None,
     ) -> RunResult:
         """One command in one pod as one audit session; a KdebugError becomes the result's error."""
-        from kdebug.kube import targets
-
         started = self.clock()
         recorder = self._recorder(request)
         progress.session_id = recorder.session_id if recorder else ""
@@ -370,9 +363,7 @@ class Runner:
         )
 
     def _recorder(self, request: RunRequest) -> Any:
-        opener = self.open_recorder
-        if opener is None:
-            from kdebug.sessions.recorder import open_recorder as opener
+        opener = self.open_recorder or open_recorder
         # one at a time: concurrent first opens of a new store race on its setup (WAL switch) and
         # fail as "busy"; appends afterwards wait for each other by themselves
         with self._recorder_lock:
@@ -431,12 +422,10 @@ class Runner:
 
     def _node(self, client: KubeApi, pod: dict) -> dict | None:
         """The pod's node, asked once per node name (refuse_undebuggable reads its OS label)."""
-        from kdebug.kube.resolve import node_of
-
         node_name = pod.get("spec", {}).get("nodeName", "")
         with self._node_lock:  # held while fetching: one request per node, not one per worker
             if node_name not in self._nodes:
-                self._nodes[node_name] = node_of(client, pod)
+                self._nodes[node_name] = resolve.node_of(client, pod)
             return self._nodes[node_name]
 
     def _image_choice(self, client: KubeApi, target: ResolvedTarget, request: RunRequest) -> ImageChoice:
@@ -461,8 +450,6 @@ class Runner:
         """kdebug.images.inspection's chooser: --image or the classification, mirrored and allowed."""
         with self._lock:
             if self.choose_image is None:
-                from kdebug.images.inspection import make_image_chooser
-
                 self.choose_image = make_image_chooser(
                     self.config, registry_client=False, kube_client=client, image=request.image
                 )
@@ -480,8 +467,6 @@ class Runner:
         """The toolbox (or --fresh container) dict from the one builder, and its security profile:
         the same decision as `attach` (auto by default; a profile the namespace refuses raises here,
         before any mutating request)."""
-        from kdebug.debug.container import build_debug_container
-
         if request.fresh:
             name, command = spec.unique_container_name(target.pod, self.suffix), argv
         else:
@@ -509,8 +494,6 @@ class Runner:
 
     def _labels(self, client: KubeApi, namespace: str) -> dict | None:
         """The namespace's labels, read once per namespace (None: unreadable, and asked again per pod)."""
-        from kdebug.security.decision import read_namespace_labels
-
         with self._lock:
             if namespace in self._namespace_labels:
                 return self._namespace_labels[namespace]
@@ -535,8 +518,6 @@ def run_runbook(
     A step's failure stops that pod's later steps (`on_failure: stop`, marked skipped) or not
     (`continue`); Ctrl-C marks what had not finished as cancelled.
     """
-    from kdebug.automation import runbook
-
     client, pods = runner.connect_and_resolve(request)
     done: dict[int, list[Any]] = {id(target): [] for target in pods}
 
@@ -550,7 +531,7 @@ def run_runbook(
                     runbook.StepOutcome(step.name, runbook.CANCELLED if control.aborted else runbook.SKIPPED)
                 )
                 continue
-            step_request = _replace(request, timeout_s=step.timeout_s)
+            step_request = replace(request, timeout_s=step.timeout_s)
             with control.step(step.timeout_s) as step_control:
                 result = runner.run_command(
                     client, target, step_request, step_command(step), step_control, progress, step=step.name
@@ -589,13 +570,5 @@ def run_runbook(
     return [report_of(outcome) for outcome in outcomes]
 
 
-def _pod_report(target: ResolvedTarget, outcomes: list[Any]) -> Any:
-    from kdebug.automation.runbook import PodReport
-
-    return PodReport(target.pod_name, target.namespace, target.container, list(outcomes))
-
-
-def _replace(request: RunRequest, **changes: Any) -> RunRequest:
-    from dataclasses import replace
-
-    return replace(request, **changes)
+def _pod_report(target: ResolvedTarget, outcomes: list[Any]) -> runbook.PodReport:
+    return runbook.PodReport(target.pod_name, target.namespace, target.container, list(outcomes))

@@ -12,11 +12,10 @@ import typer
 
 from kdebug import config as config_files
 from kdebug.cli import options as common
-from kdebug.console import signals
+from kdebug.console import signals, terminal
 from kdebug.console.progress import ProgressRenderer
 from kdebug.durations import parse_duration
 from kdebug.errors import UsageError
-from kdebug.kube import terminal
 from kdebug.lazy import lazy_module
 
 if TYPE_CHECKING:

@@ -1,1 +1,2 @@
-"""The local terminal side of a command: progress on stderr, and how stop signals reach the main thread."""
+"""The local terminal side of a command: raw mode and window size, progress on stderr, and how stop signals
+reach the main thread."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import IO, TYPE_CHECKING, Any
 
-from kdebug.kube import terminal
+from kdebug.console import terminal
 from kdebug.lazy import lazy_module
 
 if TYPE_CHECKING:

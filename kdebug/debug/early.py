@@ -13,13 +13,12 @@ from kdebug.errors import KdebugError
 from kdebug.kube import paths
 from kdebug.kube.api import KubeApi
 from kdebug.kube.background import Pending
+from kdebug.kube.targets import parse_target
 from kdebug.security.preflight import PreflightResult, ask_preflight, check_preflight, run_preflight
 
 
 def pod_named_by(request: AttachRequest) -> str | None:
     """The pod's name when TARGET names a pod (known before any lookup), else None."""
-    from kdebug.kube.targets import parse_target
-
     if request.selector or not request.target:
         return None
     try:

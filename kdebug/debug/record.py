@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from kdebug.errors import KdebugError
+from kdebug.kube import kubeconfig as kc
 from kdebug.kube import paths
 from kdebug.kube.api import KubeApi
 from kdebug.models import ResolvedTarget
@@ -109,8 +110,6 @@ def identity_fields(client: KubeApi, kubeconfig: str | None, context: str | None
 
 def kubeconfig_user(kubeconfig: str | None, context: str | None) -> str | None:
     """The user name the kubeconfig's (current) context names; None when it cannot be read."""
-    from kdebug.kube import kubeconfig as kc
-
     try:
         merged = kc.load_merged(kc.kubeconfig_paths(kubeconfig))
         _name, ctx = kc.chosen_context(merged, context)

@@ -10,12 +10,14 @@ security decision), reuse, copy, wait (the watch), stream.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from kdebug.debug import spec
+from kdebug.debug import copy_pods, spec
+from kdebug.debug.container import build_debug_container
 from kdebug.debug.copy import end_copy, without_target_root
 from kdebug.debug.copy_spec import COPY_TARGET_ROOT, in_copy_command
 from kdebug.debug.early import EarlyRequests
@@ -33,9 +35,12 @@ from kdebug.errors import (
     StartFailedError,
     WaitTimeoutError,
 )
-from kdebug.kube import paths
+from kdebug.images.inspection import make_image_chooser
+from kdebug.kube import client as kube
+from kdebug.kube import paths, resolve
 from kdebug.kube.api import KubeApi
-from kdebug.kube.targets import copy_hint
+from kdebug.kube.background import Pending
+from kdebug.kube.targets import copy_hint, refuse_undebuggable
 from kdebug.kube.watch import deadline_in
 from kdebug.models import ImageChoice, ResolvedTarget
 
@@ -48,11 +53,8 @@ MakeChooser = Callable[[KubeApi, "str | None"], ImageChooser]
 
 
 def _import_while_waiting(*modules: str) -> None:
-    """Import `modules` on a thread while the container starts: the websocket client alone costs ~35 ms
-    of start-up that would otherwise come between "running" and the shell's prompt."""
-    import importlib
-
-    from kdebug.kube.background import Pending
+    """Import `modules` on a thread while the container starts, so loading the websocket client does not
+    come between "running" and the shell's prompt (a deliberate preload, not a lazy import)."""
 
     def import_all() -> None:
         for module in modules:
@@ -129,8 +131,6 @@ class Debugger:
         return InterruptedByUserError(message)
 
     def _run(self, request: AttachRequest, local: LocalStreams) -> int:
-        from kdebug.kube import client as kube
-
         connect = self.connect or kube.connect
         client = connect(request.kubeconfig, request.context, request.namespace)
         namespace = request.namespace or client.namespace
@@ -170,8 +170,6 @@ class Debugger:
         self, client: KubeApi, namespace: str, request: AttachRequest, local: LocalStreams
     ) -> tuple[ResolvedTarget, ImageChoice, SessionPlan]:
         """The pod and container, refused if they cannot be debugged; the debug image; the plan."""
-        from kdebug.kube import resolve
-
         resolved = resolve.resolve_target(
             client, namespace, request.target, request.selector, request.container
         )
@@ -210,13 +208,9 @@ class Debugger:
         )
 
     def _refuse_undebuggable(self, client: KubeApi, resolved: ResolvedTarget) -> None:
-        """targets.refuse_undebuggable, with --copy suggested where a copy can help."""
-        from kdebug.kube import resolve, targets
-
+        """refuse_undebuggable, with --copy suggested where a copy can help."""
         try:
-            targets.refuse_undebuggable(
-                resolved.pod, resolved.container, resolve.node_of(client, resolved.pod)
-            )
+            refuse_undebuggable(resolved.pod, resolved.container, resolve.node_of(client, resolved.pod))
         except NotSupportedError as exc:
             if "Windows" in exc.message:
                 raise
@@ -257,8 +251,6 @@ class Debugger:
         if chooser is None and self.make_chooser is not None:
             chooser = self.make_chooser(client, request.image)
         if chooser is None:
-            from kdebug.images.inspection import make_image_chooser
-
             chooser = make_image_chooser({}, kube_client=client, image=request.image)
         return chooser(resolved.pod, resolved.container)
 
@@ -273,8 +265,6 @@ class Debugger:
         command: list[str] | None = None,
     ) -> dict:
         """The debug container with the security decision applied (raises before any mutation)."""
-        from kdebug.debug.container import build_debug_container
-
         built = build_debug_container(
             client,
             resolved.pod,
@@ -328,8 +318,6 @@ class Debugger:
         local: LocalStreams,
     ) -> int:
         """Create a copy of the pod with the debugger as a regular container, stream, then delete it."""
-        from kdebug.debug import copy_pods
-
         name = spec.unique_container_name(resolved.pod, self.suffix)
         shell = choice.shell[0] if choice.shell else "sh"
         container = self._debug_container(

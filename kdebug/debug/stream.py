@@ -16,10 +16,14 @@ from kdebug.debug.request import LocalStreams, SessionPlan
 from kdebug.errors import KdebugError, UnreachableError, WaitTimeoutError
 from kdebug.kube import paths
 from kdebug.kube.api import KubeApi
+from kdebug.kube.channels import SUBPROTOCOLS
+from kdebug.lazy import lazy_module
 from kdebug.models import ResolvedTarget
 
 if TYPE_CHECKING:
-    from kdebug.kube import streaming
+    from kdebug.kube.streaming import StreamResult
+
+streaming = lazy_module("kdebug.kube.streaming")  # the websocket loop: following a log does not need it
 
 COMMAND_RUN_LIMIT_S = 365 * 86400.0  # --timeout bounds the start; a running command may take its time
 EXIT_REPORT_WAIT_S = 5.0  # after attach ends, how long the terminated state may take to appear
@@ -51,8 +55,6 @@ class Streamer:
         return self.non_interactive(plan)
 
     def attach_socket(self, *, stdin: bool, stdout: bool, tty: bool) -> Any:
-        from kdebug.kube.channels import SUBPROTOCOLS
-
         query = [
             ("container", self.name),
             ("stdin", _flag(stdin)),
@@ -64,8 +66,6 @@ class Streamer:
         return self.client.websocket(path, query, SUBPROTOCOLS)
 
     def interactive(self) -> int:
-        from kdebug.kube import streaming
-
         try:
             ws = self.attach_socket(stdin=True, stdout=True, tty=True)
         except KdebugError:
@@ -91,7 +91,7 @@ class Streamer:
         # containerd ends every attach with Success: the real exit code is in the terminated state
         return self.exit_code_after_stream(result)
 
-    def exit_code_after_stream(self, result: streaming.StreamResult) -> int:
+    def exit_code_after_stream(self, result: StreamResult) -> int:
         """No exit code on the status channel: ask the pod; a running shell means the link broke."""
         resolved, name = self.resolved, self.name
         lost = f"connection to the cluster at {self.client.server} lost during the session"
@@ -139,8 +139,6 @@ class Streamer:
         return state.exit_code if state.exit_code is not None else 0
 
     def feed_stdin(self) -> None:
-        from kdebug.kube import streaming
-
         local = self.local
         try:
             ws = self.attach_socket(stdin=True, stdout=False, tty=False)

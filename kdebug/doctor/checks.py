@@ -30,6 +30,7 @@ from enum import StrEnum
 
 from kdebug.debug.copy_spec import leftover_copies
 from kdebug.errors import ExitCode
+from kdebug.security import podsecurity
 from kdebug.security.permissions import (
     missing_message,
     missing_permissions,
@@ -160,8 +161,6 @@ def check_permissions(facts: dict) -> Check:
 
 
 def pod_security_summary(namespace_labels: dict) -> str:
-    from kdebug.security import podsecurity  # another engineer's pure module
-
     policy = podsecurity.policy_from_labels(namespace_labels)
     return " ".join(f"{mode}={level}:{version}" for mode, (level, version) in policy.items())
 
@@ -221,8 +220,6 @@ def pod_without_ephemeral_containers(pod: dict) -> dict:
 
 def blocking_ephemeral_containers(pod: dict, level: str, version: str) -> list[str]:
     """Earlier ephemeral containers that add violations at (level, version) to the pod without them."""
-    from kdebug.security import podsecurity
-
     base = pod_without_ephemeral_containers(pod)
     base_violations = set(podsecurity.check_pod(base, level, version))
     blocking = []
@@ -238,8 +235,6 @@ def check_earlier_debuggers(target: dict, namespace_labels: dict | None) -> Chec
     name = "pod-security-admission"
     if namespace_labels is None:
         return warned(name, "namespace unreadable: whether admission takes a debugger is unknown")
-    from kdebug.security import podsecurity
-
     level, version = enforce_policy(namespace_labels)
     pod = target["pod"]
     pod_violations = podsecurity.check_pod(pod_without_ephemeral_containers(pod), level, version)

@@ -8,14 +8,21 @@ would only repeat the same failure, slowly).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from kdebug.debug.copy_pods import list_copies
 from kdebug.errors import KdebugError
-from kdebug.kube import paths
+from kdebug.images.catalog import load_catalog
+from kdebug.images.inspection import classify_container_image, make_image_chooser, pod_platform
+from kdebug.kube import client as kube
+from kdebug.kube import paths, resolve
+from kdebug.security.decision import read_namespace_labels
 from kdebug.security.permissions import required_permissions
+from kdebug.security.preflight import send_access_reviews
 
 if TYPE_CHECKING:
     from kdebug.kube.api import KubeApi
@@ -45,8 +52,6 @@ def error_text(exc: BaseException) -> str:
 
 def gather_kubeconfig(request: DoctorRequest, connect: Connect) -> tuple[KubeApi | None, dict]:
     """(client or None, the kubeconfig fact)."""
-    import os
-
     path = request.kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
     try:
         client = connect(request.kubeconfig, request.context, request.namespace)
@@ -77,8 +82,6 @@ def gather_identity(client: KubeApi) -> dict | None:
 
 
 def gather_access_answers(client: KubeApi, operation: str, namespace: str) -> list[dict | None]:
-    from kdebug.security.preflight import send_access_reviews
-
     try:
         return send_access_reviews(client, required_permissions(operation, namespace))
     except Exception:
@@ -86,8 +89,6 @@ def gather_access_answers(client: KubeApi, operation: str, namespace: str) -> li
 
 
 def gather_namespace_labels(client: KubeApi, namespace: str) -> dict | None:
-    from kdebug.security.decision import read_namespace_labels
-
     try:
         return read_namespace_labels(client, namespace)
     except Exception:
@@ -96,8 +97,6 @@ def gather_namespace_labels(client: KubeApi, namespace: str) -> dict | None:
 
 def gather_target(client: KubeApi, namespace: str, request: DoctorRequest, config: dict) -> dict:
     """The target fact, or {"error": ...} when the target cannot be found."""
-    from kdebug.kube import resolve
-
     try:
         resolved = resolve.resolve_target(client, namespace, request.target, None, request.container)
     except Exception as exc:
@@ -110,8 +109,6 @@ def gather_target(client: KubeApi, namespace: str, request: DoctorRequest, confi
 
 
 def node_labels(client: KubeApi, pod: dict) -> dict | None:
-    from kdebug.kube import resolve
-
     try:
         node = resolve.node_of(client, pod)
     except Exception:
@@ -121,9 +118,6 @@ def node_labels(client: KubeApi, pod: dict) -> dict | None:
 
 def target_image_user(pod: dict, container: str, config: dict) -> str | None:
     """The target image's user as classification reads it from the name (no registry request)."""
-    from kdebug.images.catalog import load_catalog
-    from kdebug.images.inspection import classify_container_image, pod_platform
-
     spec = next(
         (c for c in (pod.get("spec") or {}).get("containers") or [] if c.get("name") == container), {}
     )
@@ -145,8 +139,6 @@ def target_image_user(pod: dict, container: str, config: dict) -> str | None:
 
 
 def debug_image(pod: dict, container: str, config: dict) -> dict:
-    from kdebug.images.inspection import make_image_chooser
-
     try:
         choice = make_image_chooser(config, registry_client=False)(pod, container)
     except Exception as exc:
@@ -155,8 +147,6 @@ def debug_image(pod: dict, container: str, config: dict) -> dict:
 
 
 def gather_copies(client: KubeApi, namespace: str) -> list[dict] | None:
-    from kdebug.debug.copy_pods import list_copies
-
     try:
         return list_copies(client, namespace)
     except Exception:
@@ -170,11 +160,7 @@ def gather_facts(
     connect: Connect | None = None,
 ) -> dict:
     """Everything doctor checks, as plain data; `connect` defaults to kdebug.kube.client.connect."""
-    if connect is None:
-        from kdebug.kube.client import connect as kube_connect
-
-        connect = kube_connect
-    client, kubeconfig_fact = gather_kubeconfig(request, connect)
+    client, kubeconfig_fact = gather_kubeconfig(request, connect or kube.connect)
     facts: dict = {"kubeconfig": kubeconfig_fact, "operation": request.operation}
     if client is None:
         return facts

@@ -16,6 +16,11 @@ from typing import Any
 
 from kdebug.errors import UsageError
 from kdebug.images.reference import normalize_mirror_rules, parse_image_ref
+from kdebug.lazy import lazy_module
+
+# load_catalog reads a file: the parser and the file reader load with the first catalog read
+yaml = lazy_module("yaml")
+yamlfiles = lazy_module("kdebug.yamlfiles")
 
 STRATEGIES = ("tag", "tag_suffix", "image")
 DEFAULT_BYTE_BUDGET = 32 * 1024 * 1024
@@ -178,13 +183,9 @@ def shipped_catalog_path() -> Path:
 
 
 def load_catalog(config: dict[str, Any] | None = None, path: Path | None = None) -> Catalog:
-    import yaml
-
-    from kdebug.yamlfiles import load_file
-
     path = path or shipped_catalog_path()
     try:
-        shipped = load_file(path) or {}
+        shipped = yamlfiles.load_file(path) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise UsageError(f"cannot read the debug image catalog {path}: {exc}") from None
     return parse_catalog(shipped, config)

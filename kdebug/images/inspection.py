@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from kdebug.config import cache_dir
 from kdebug.errors import KdebugError, UsageError
 from kdebug.images.catalog import Catalog, load_catalog
 from kdebug.images.classify import Classification, classify_image, is_conclusive
 from kdebug.images.reference import apply_mirrors, digest_from_image_id, parse_image_ref, undo_mirrors
+from kdebug.images.registry import EvidenceCache, RegistryClient, auths_from_pull_secret, default_platform
 from kdebug.images.selection import choose_debug_image, fallback_choice, override_choice, sent_image
 from kdebug.kube import paths
 from kdebug.models import ImageChoice
@@ -215,8 +217,6 @@ def pull_secret_auths(
     pod: dict[str, Any], get_secret: SecretGetter | None, progress: Progress = lambda message: None
 ) -> dict[str, Any]:
     """Merged `auths` of the pod's imagePullSecrets; unreadable secrets are skipped with a message."""
-    from kdebug.images.registry import auths_from_pull_secret
-
     if get_secret is None:
         return {}
     namespace = (pod.get("metadata") or {}).get("namespace") or "default"
@@ -237,8 +237,6 @@ def pull_secret_auths(
 
 def pod_platform(pod: dict[str, Any], catalog: Catalog, node: dict[str, Any] | None = None) -> str:
     """The node's OS/arch when known (node object, then nodeSelector), else the configured or local one."""
-    from kdebug.images.registry import default_platform
-
     if catalog.registry.platform:
         return catalog.registry.platform
     info = ((node or {}).get("status") or {}).get("nodeInfo") or {}
@@ -260,10 +258,7 @@ def secret_getter(kube_client: KubeApi | None) -> SecretGetter | None:
 # --- for attach ----------------------------------------------------------------------------------------
 
 
-def make_registry_client(catalog: Catalog) -> Any:
-    from kdebug.config import cache_dir
-    from kdebug.images.registry import EvidenceCache, RegistryClient
-
+def make_registry_client(catalog: Catalog) -> RegistryClient:
     return RegistryClient(settings=catalog.registry, cache=EvidenceCache(cache_dir() / "registry"))
 
 

@@ -12,8 +12,13 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
+from kdebug.lazy import lazy_module
+
 if TYPE_CHECKING:
     import tarfile
+else:  # only reading a layer needs it: a classification served from the cache does not
+    tarfile = lazy_module("tarfile")
+
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -87,8 +92,6 @@ def is_interesting(path: str) -> bool:
 
 def read_layer(stream: IO[bytes], compressed: bool = True) -> LayerFiles:
     """Read one layer stream; raises tarfile.TarError / OSError (and the budget error of the stream)."""
-    import tarfile  # only when a layer is read: kept off every command's start-up
-
     result = LayerFiles()
     mode = "r|gz" if compressed else "r|"
     with tarfile.open(fileobj=stream, mode=mode) as archive:

@@ -20,9 +20,11 @@ import contextlib
 import hashlib
 import json
 import os
+import platform as _platform
 import re
 import socket
 import ssl
+import subprocess
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -34,16 +36,14 @@ from kdebug.errors import ExitCode, KdebugError
 from kdebug.images.catalog import RegistrySettings
 from kdebug.images.layers import LayerFiles, merge_layers, read_layer
 from kdebug.images.reference import DOCKER_HUB, ImageRef
+from kdebug.lazy import lazy_module
 
 if TYPE_CHECKING:
     import urllib.error
 
-
-def _import_urllib_request() -> None:
-    """urllib.request (with urllib.error) is imported on the first registry request, not at start-up:
-    a classification served from the disk cache never needs it (saves a few ms of every `attach`).
-    RegistryClient._request, the only way to the network, calls it first."""
-    import urllib.request  # noqa: F401 (binds urllib.request and urllib.error on the package)
+# Only a registry request needs urllib.request: a classification served from the disk cache does not.
+urllib_request = lazy_module("urllib.request")
+urllib_error = lazy_module("urllib.error")
 
 
 INDEX_TYPES = (
@@ -172,8 +172,6 @@ def helper_credentials(
     non-zero exit for "not found". An identity token (Username `<token>`, for OAuth refresh flows) is
     not supported and counts as none. The helper's own messages are not shown: they may name secrets.
     """
-    import subprocess
-
     if not HELPER_NAME.match(helper):
         return None
     server = DOCKER_HUB_SERVER_URL if host in (DOCKER_HUB, "registry-1.docker.io") else host
@@ -345,7 +343,7 @@ class RegistryClient:
 
     @property
     def _ssl(self) -> ssl.SSLContext:
-        # loading the system CAs costs ~20 ms: only pay it when an HTTPS registry is really contacted
+        # loading the system CAs is slow: only done when an HTTPS registry is really contacted
         if self._ssl_context is None:
             self._ssl_context = ssl.create_default_context()
         return self._ssl_context
@@ -623,7 +621,6 @@ class RegistryClient:
                 f"registry {ref.registry} unreachable {age:.0f}s ago ({reason}); "
                 f"not asked again for {UNREACHABLE_CACHE_SECONDS}s"
             )
-        _import_urllib_request()
         url = path if path.startswith("http") else self._base(ref) + path
         scope_actions = "pull,push" if push else "pull"
         challenges = 0  # a second one only after an anonymous token, when a credential helper may help
@@ -634,7 +631,7 @@ class RegistryClient:
             auth_header = self._auth_header(ref, auths, scope_actions)
             try:
                 resp = self._open(method, url, headers or {}, body, auth_header, deadline, kind)
-            except urllib.error.HTTPError as exc:
+            except urllib_error.HTTPError as exc:
                 status = exc.code
                 retry_with_helper = challenges == 1 and anonymous and self._helper_may_help(ref, auths)
                 if status == 401 and (challenges == 0 or retry_with_helper):
@@ -675,7 +672,7 @@ class RegistryClient:
                 raise RegistryError(
                     f"registry {ref.registry} did not answer within {self.settings.timeout:g}s (timeout)"
                 ) from None
-            except urllib.error.URLError as exc:
+            except urllib_error.URLError as exc:
                 self._remember_unreachable(ref, _reason_text(exc.reason))
                 raise RegistryError(
                     f"registry {ref.registry} unreachable: {_reason_text(exc.reason)}"
@@ -709,13 +706,13 @@ class RegistryClient:
         remaining = deadline.remaining()
         if remaining <= 0:
             raise DeadlineExpiredError
-        request = urllib.request.Request(url, data=body, method=method, headers=headers)
+        request = urllib_request.Request(url, data=body, method=method, headers=headers)
         if auth:
             request.add_unredirected_header("Authorization", auth)  # never forwarded to a redirect target
         self.stats.requests += 1
         self.stats.requests_by_kind[kind] = self.stats.requests_by_kind.get(kind, 0) + 1
         context = self._ssl if url.startswith("https") else None
-        return urllib.request.urlopen(request, timeout=min(self.settings.timeout, remaining), context=context)
+        return urllib_request.urlopen(request, timeout=min(self.settings.timeout, remaining), context=context)
 
     def _credentials_from_helper(self, host: str) -> dict[str, str] | None:
         if host not in self._helper_answers:
@@ -772,7 +769,7 @@ class RegistryClient:
         try:
             with self._open("GET", url, {}, None, auth, deadline, "token") as resp:
                 data = json.loads(_read_limited(resp, 1024 * 1024))
-        except urllib.error.HTTPError as exc:
+        except urllib_error.HTTPError as exc:
             if exc.code in (401, 403) and not creds and not use_helper and self._helper_may_help(ref, auths):
                 exc.close()  # the token service wants credentials: ask the helper for them
                 return self._answer_challenge(ref, header, auths, actions, deadline, use_helper=True)
@@ -784,7 +781,7 @@ class RegistryClient:
                     exit_code=ExitCode.PERMISSION_DENIED,
                 ) from None
             raise RegistryError(f"registry {ref.registry}: token service answered HTTP {exc.code}") from None
-        except (OSError, ValueError, urllib.error.URLError) as exc:
+        except (OSError, ValueError, urllib_error.URLError) as exc:
             raise RegistryError(
                 f"registry {ref.registry}: token service failed ({type(exc).__name__})"
             ) from None
@@ -900,8 +897,6 @@ def _reason_text(reason: Any) -> str:
 
 
 def default_platform() -> str:
-    import platform as _platform
-
     machine = _platform.machine().lower()
     arch = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm"}.get(machine, machine)
     return f"linux/{arch}"

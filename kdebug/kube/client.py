@@ -5,9 +5,9 @@ Every HTTP request goes through `KubeClient._send`: JSON bodies over one keep-al
 Tokens and passwords never reach a message: errors name the server URL, the verb and the path only.
 
 Credentials come from kdebug.kube.kubeconfig when the kubeconfig is static (a token, a client certificate
-or a basic-auth pair: no code to run), which keeps `import kubernetes` (about 0.3 s) off the common
-path; anything else (exec plugins, auth providers, in-cluster config) is loaded by the official
-`kubernetes` package, whose tokens are refreshed before each request.
+or a basic-auth pair: no code to run). The official `kubernetes` package, large to import, is loaded
+only for kubeconfigs that need it: exec plugins, auth providers and in-cluster config go through its
+loader, whose tokens are refreshed before each request.
 """
 
 from __future__ import annotations
@@ -28,13 +28,25 @@ from kdebug.errors import (
     ApiError,
     KdebugError,
     NotFoundError,
+    NotSupportedError,
     PermissionDeniedError,
     UnreachableError,
     UsageError,
 )
+from kdebug.kube import kubeconfig as kc
+from kdebug.kube.background import Pending
+from kdebug.kube.httppool import ConnectionPool
+from kdebug.lazy import lazy_module
 
 if TYPE_CHECKING:
     from kdebug.kube.api import WebSocketLike
+
+# Loaded only when used: the websocket client by attach and exec, the official package only for kubeconfigs
+# that need code run (exec plugins, auth providers) and for in-cluster config.
+websocket = lazy_module("websocket")
+kubernetes_client = lazy_module("kubernetes.client")
+kubernetes_config = lazy_module("kubernetes.config")
+config_exception = lazy_module("kubernetes.config.config_exception")
 
 IN_CLUSTER_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 USER_AGENT = f"kdebug/{__version__}"
@@ -107,8 +119,6 @@ class KubeClient:
         sleep: Callable[[float], None] = time.sleep,
         pool_size: int = 4,
     ):
-        from kdebug.kube.httppool import ConnectionPool
-
         self.transport = transport
         self.cluster = cluster
         self.sleep = sleep
@@ -207,8 +217,6 @@ class KubeClient:
         For objects read later in the same command that do not change meanwhile (the namespace, the
         node): their round trip overlaps the work in between instead of adding to it.
         """
-        from kdebug.kube.background import Pending
-
         if path not in self._prefetched:
             self._prefetched[path] = Pending(self.request, "GET", path)
 
@@ -251,8 +259,6 @@ class KubeClient:
         self, path: str, query: list[tuple[str, str]], subprotocols: tuple[str, ...]
     ) -> WebSocketLike:
         """A connected websocket-client WebSocket using the ApiClient's server, TLS files and token."""
-        import websocket
-
         transport = self.transport
         url = _websocket_url(transport.server, path, query)
         try:
@@ -307,8 +313,6 @@ def error_from_response(status: int, body: str, method: str, path: str, server: 
         return PermissionDeniedError(message)
     if status == 404:
         if path.endswith("/ephemeralcontainers") and not parsed.get("details"):
-            from kdebug.errors import NotSupportedError
-
             return NotSupportedError("ephemeral containers are disabled for this cluster")
         return NotFoundError(message)
     return ApiError(message, status=status, reason=reason)
@@ -401,8 +405,6 @@ def connect(
 
     `pool_size`: connections kept per server (raise it for concurrent callers such as `kdebug run`).
     """
-    from kdebug.kube import kubeconfig as kc
-
     paths = kc.kubeconfig_paths(kubeconfig)
     explicit = bool(kubeconfig or os.environ.get("KUBECONFIG"))
     existing = [p for p in paths if _exists(p)]
@@ -463,16 +465,15 @@ def _transport_from_static(credentials: Any) -> Transport:
 
 def _transport_from_kubernetes(config_file: str | None, context: str | None) -> Transport:
     """The official loader, for exec plugins, auth providers and in-cluster config."""
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
-
-    cfg = client.Configuration()
+    cfg = kubernetes_client.Configuration()
     try:
         if config_file is None:
-            config.load_incluster_config(client_configuration=cfg)
+            kubernetes_config.load_incluster_config(client_configuration=cfg)
         else:
-            config.load_kube_config(config_file=config_file, context=context, client_configuration=cfg)
-    except ConfigException as exc:
+            kubernetes_config.load_kube_config(
+                config_file=config_file, context=context, client_configuration=cfg
+            )
+    except config_exception.ConfigException as exc:
         raise UsageError(f"kubeconfig: {_first_line(str(exc))}") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"kubeconfig {config_file}: {_first_line(str(exc))}") from None

@@ -1,9 +1,8 @@
 """Keep-alive HTTP(S) connections to one server, on the standard library alone.
 
-kube.py sends every API request through this pool. It replaces urllib3, whose import alone cost
-about 20 ms of every command's start (a quarter of `attach -- true` against a fast server): the API
-client needs one server, TLS from an SSLContext, separate connect and read timeouts, streamed
-(chunked) bodies and reuse of idle connections across threads, which `http.client` does.
+kdebug.kube.client sends every API request through this pool. It replaces urllib3, a large import for
+what the client needs of it: one server, TLS from an SSLContext, separate connect and read timeouts,
+streamed (chunked) bodies and reuse of idle connections across threads, which `http.client` does.
 
 Connections are taken from the pool for one request and go back only once their response has been
 read to the end and the server keeps them open; a response abandoned half-way (a watch left early)
@@ -80,8 +79,8 @@ def _keep_alive(sock: socket.socket) -> None:
 
 
 def _address(host: str) -> str | bytes:
-    """An ASCII host as bytes: the resolver and ssl encode a str with the IDNA codec, whose import
-    alone costs 3 ms of every start-up; bytes they take as they are."""
+    """An ASCII host as bytes: the resolver and ssl would encode a str with the IDNA codec, which
+    would then be imported by every command; bytes they take as they are."""
     return host.encode("ascii") if host.isascii() else host
 
 

@@ -6,8 +6,8 @@ that holds them.
 
 `static_credentials` covers the kubeconfigs that need no code to authenticate (a server, a CA, and a
 token, a client certificate or a basic-auth pair). Anything else (exec plugins, auth providers,
-impersonation, proxies) returns None and kube.py loads it with the official `kubernetes` package,
-which costs about 0.3 s of imports that a static kubeconfig does not need.
+impersonation, proxies) returns None and kdebug.kube.client loads it with the official `kubernetes`
+package: that large import is paid only by the kubeconfigs that need it.
 """
 
 from __future__ import annotations
@@ -15,11 +15,17 @@ from __future__ import annotations
 import atexit
 import base64
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kdebug.errors import UsageError
+from kdebug.lazy import lazy_module
+from kdebug.yamlfiles import load_file
+
+yaml = lazy_module("yaml")  # for yaml.YAMLError; the parse itself loads it (kdebug.yamlfiles)
 
 STATIC_CLUSTER_KEYS = {
     "server",
@@ -80,10 +86,6 @@ def kubeconfig_paths(explicit: str | None) -> list[Path]:
 
 
 def load_merged(paths: list[Path]) -> MergedConfig:
-    import yaml
-
-    from kdebug.yamlfiles import load_file
-
     merged = MergedConfig()
     for path in paths:
         try:
@@ -206,9 +208,6 @@ _private_dir: str | None = None
 
 
 def _private_file(data: bytes) -> str:
-    import shutil
-    import tempfile
-
     global _private_dir
     if _private_dir is None:
         _private_dir = tempfile.mkdtemp(prefix="kdebug-tls-")  # mode 0700

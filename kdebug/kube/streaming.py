@@ -17,11 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
-from kdebug.kube import channels, terminal
+from kdebug.console import terminal
+from kdebug.kube import channels
 from kdebug.kube.channels import RemoteStatus
+from kdebug.lazy import lazy_module
 
 if TYPE_CHECKING:
     from kdebug.kube.api import WebSocketLike
+
+websocket = lazy_module("websocket")  # for its frame opcodes: the connection itself comes from the client
 
 PING_INTERVAL_S = 30.0
 DEAD_PEER_PINGS = 2.5  # declare the connection dead after this many ping intervals without a frame
@@ -62,8 +66,6 @@ class _Reader(threading.Thread):
         self.last_heard = time.monotonic()  # any frame, pongs included: silence means a dead peer
 
     def run(self) -> None:
-        import websocket
-
         try:
             while True:
                 opcode, frame = self.ws.recv_data_frame(control_frame=True)  # answers pings itself

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kdebug.errors import UsageError
+from kdebug.security import podsecurity
 from kdebug.security.users import (
     EffectiveUser,
     debugger_can_read_target,
@@ -145,10 +146,6 @@ def pod_with_ephemeral_container(pod: dict, container: dict) -> dict:
 
 def enforce_policy(namespace_labels: dict | None) -> tuple[str, str]:
     """The namespace's enforce (level, version), as kdebug.security.podsecurity reads the labels."""
-    from kdebug.security import (
-        podsecurity,  # another engineer's pure module; imported late so this one loads alone
-    )
-
     level, version = podsecurity.policy_from_labels(namespace_labels or {})["enforce"]
     return level, version
 
@@ -157,8 +154,6 @@ def predict_violations(
     pod: dict, ephemeral_container: dict, level: str, version: str = "latest"
 ) -> list[str]:
     """What Pod Security admission at (level, version) would say about the pod with the container added."""
-    from kdebug.security import podsecurity
-
     return podsecurity.check_pod(pod_with_ephemeral_container(pod, ephemeral_container), level, version)
 
 

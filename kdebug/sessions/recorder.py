@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import socket
 import string
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from kdebug import __version__
 from kdebug.errors import UsageError
 from kdebug.sessions import schema
 from kdebug.sessions.asciicast import DEFAULT_CAP, NullTranscript, TranscriptWriter
@@ -59,8 +61,6 @@ def parse_size(value: Any, *, option: str = "sessions.transcript_cap") -> int:
 
 
 def random_suffix(length: int) -> str:
-    import secrets  # here, not at the top: a measurable share of every start-up
-
     alphabet = string.ascii_lowercase + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
@@ -203,8 +203,6 @@ class Recorder:
             )
 
     def _local_facts(self) -> dict[str, Any]:
-        from kdebug import __version__
-
         pid = os.getpid()
         return {
             "os_user": local_user(),

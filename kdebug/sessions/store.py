@@ -8,7 +8,9 @@ sqlite error goes through `_guard`, which turns it into a one-line StoreError wi
 
 from __future__ import annotations
 
+import getpass
 import hashlib
+import json
 import os
 import socket
 import sqlite3
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kdebug.config import data_dir
 from kdebug.errors import NotFoundError, StoreError, UsageError
 from kdebug.sessions import schema
 from kdebug.sessions.chain import (
@@ -61,8 +64,6 @@ CREATE TABLE IF NOT EXISTS checkpoints (seq INTEGER PRIMARY KEY, hash TEXT NOT N
 
 
 def default_db_path() -> Path:
-    from kdebug.config import data_dir
-
     return data_dir() / "sessions.db"
 
 
@@ -510,8 +511,6 @@ class SessionStore:
 
 
 def _event_dict(body: str, digest: str) -> dict[str, Any]:
-    import json
-
     event = json.loads(body)
     event["hash"] = digest
     return event
@@ -585,8 +584,6 @@ def process_start_time(pid: int) -> int | None:
 
 
 def local_user() -> str:
-    import getpass
-
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -3,7 +3,7 @@ import termios
 
 import pytest
 
-from kdebug.kube import terminal
+from kdebug.console import terminal
 
 
 @pytest.fixture

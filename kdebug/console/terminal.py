@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import stat
 import sys
 import termios
 import tty
@@ -72,8 +73,6 @@ def stdin_has_data_source(fd: int | None) -> bool:
     """True when stdin is a pipe, socket or regular file (something to feed), not a tty or /dev/null."""
     if fd is None or is_terminal(fd):
         return False
-    import stat
-
     try:
         mode = os.fstat(fd).st_mode
     except OSError:
