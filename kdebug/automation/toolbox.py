@@ -17,13 +17,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from kdebug.automation.fanout import Control
 from kdebug.debug import spec, wait
 from kdebug.errors import KdebugError, StartFailedError, UnreachableError, WaitTimeoutError
 from kdebug.kube import paths, streaming
-from kdebug.kube.api import KubeApi
+from kdebug.kube.api import KubeApi, WebSocketLike
 from kdebug.kube.channels import SUBPROTOCOLS
 
 TOOLBOX_PREFIX = "kdebug-tbx-"
@@ -266,12 +265,8 @@ def exec_command(
         capture.error = UnreachableError(f"connection to {client.server} lost while the command ran")
 
 
-def _abort_socket(ws: Any) -> None:
-    abort = getattr(ws, "abort", None)
-    if abort is not None:
-        abort()
-    else:  # pragma: no cover - older websocket-client
-        ws.shutdown()
+def _abort_socket(ws: WebSocketLike) -> None:
+    ws.abort()
 
 
 def _feed(data: bytes) -> int:

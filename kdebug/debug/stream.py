@@ -15,12 +15,14 @@ from kdebug.debug.record import Recorder
 from kdebug.debug.request import LocalStreams, SessionPlan
 from kdebug.errors import KdebugError, UnreachableError, WaitTimeoutError
 from kdebug.kube import paths
-from kdebug.kube.api import KubeApi
+from kdebug.kube.api import FrameLike, KubeApi, WebSocketLike
 from kdebug.kube.channels import SUBPROTOCOLS
 from kdebug.lazy import lazy_module
 from kdebug.models import ResolvedTarget
 
 if TYPE_CHECKING:
+    import socket
+
     from kdebug.kube.streaming import StreamResult
 
 streaming = lazy_module("kdebug.kube.streaming")  # the websocket loop: following a log does not need it
@@ -166,19 +168,39 @@ class Streamer:
 
 
 class _InputTap:
-    """Wraps the attach websocket: stdin frames (channel 0) also go to the recorder (--record-input)."""
+    """The attach websocket, with stdin frames (channel 0) also going to the recorder (--record-input)."""
 
-    def __init__(self, ws: Any, on_input: Callable[[bytes], None]):
+    def __init__(self, ws: WebSocketLike, on_input: Callable[[bytes], None]):
         self._ws = ws
         self._on_input = on_input
 
-    def send_binary(self, frame: bytes) -> Any:
-        if frame[:1] == b"\x00" and len(frame) > 1:
-            self._on_input(bytes(frame[1:]))
-        return self._ws.send_binary(frame)
+    @property
+    def sock(self) -> socket.socket | None:
+        return self._ws.sock
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._ws, name)
+    @property
+    def subprotocol(self) -> str | None:
+        return self._ws.subprotocol
+
+    def send_binary(self, payload: bytes) -> int:
+        if payload[:1] == b"\x00" and len(payload) > 1:
+            self._on_input(bytes(payload[1:]))
+        return self._ws.send_binary(payload)
+
+    def recv_data_frame(self, control_frame: bool = False) -> tuple[int, FrameLike]:
+        return self._ws.recv_data_frame(control_frame)
+
+    def ping(self, payload: str | bytes = "") -> None:
+        self._ws.ping(payload)
+
+    def close(self, status: int = 1000, reason: str | bytes = b"", timeout: float | None = 3) -> None:
+        self._ws.close(status, reason, timeout)
+
+    def abort(self) -> None:
+        self._ws.abort()
+
+    def shutdown(self) -> None:
+        self._ws.shutdown()
 
 
 class LogFollower(threading.Thread):
