@@ -10,7 +10,7 @@ Prints nothing; `progress` receives short human messages.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from kdebug.config import cache_dir
 from kdebug.errors import KdebugError, UsageError
@@ -34,7 +34,7 @@ def classify_container_image(
     image: str,
     image_id: str | None,
     catalog: Catalog,
-    registry: Any | None,
+    registry: RegistryClient | None,
     platform: str,
     pull_auths: dict[str, Any] | None = None,
     progress: Progress = lambda message: None,
@@ -90,7 +90,7 @@ def inspect_pod(
     pod: dict[str, Any],
     target_container: str | None,
     catalog: Catalog,
-    registry: Any | None,
+    registry: RegistryClient | None,
     platform: str,
     pull_auths: dict[str, Any] | None = None,
     override_image: str | None = None,
@@ -264,7 +264,7 @@ def make_registry_client(catalog: Catalog) -> RegistryClient:
 
 def make_image_chooser(
     config: dict[str, Any],
-    registry_client: Any = None,
+    registry_client: RegistryClient | Literal[False] | None = None,
     kube_client: KubeApi | None = None,
     image: str | None = None,
 ) -> Callable[[dict[str, Any], str], ImageChoice]:
