@@ -38,8 +38,10 @@ class ProgressRenderer:
             handler(**fields)
 
     def _line(self, text: str) -> None:
+        from kdebug.console.sanitize import terminal_safe  # names and reasons come from the server
+
         self._pause()
-        self.stream.write(f"kdebug: {text}\n")
+        self.stream.write(f"kdebug: {terminal_safe(text, one_line=True)}\n")
         self.stream.flush()
 
     def _on_target(self, pod: str, container: str, via: str, namespace: str) -> None:
@@ -83,8 +85,11 @@ class ProgressRenderer:
         self._line(f"the target's filesystem is at {fields['target_root']}")
 
     def _spin(self, text: str) -> None:
+        from kdebug.console.sanitize import terminal_safe  # names and reasons come from the server
+
         if not terminal.is_terminal(self.stream):
             return
+        text = terminal_safe(text, one_line=True)
         with self._lock:
             self._spinning = text
             if self.status is not None:
