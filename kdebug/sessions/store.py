@@ -178,22 +178,24 @@ class SessionStore:
             return 0
 
     def _prepare(self, create: bool) -> None:
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        # One read transaction: a kdebug creating the store meanwhile must not look like a foreign file.
+        self._conn.execute("BEGIN")
+        try:
+            version = self._format_version()
+        finally:
+            self._conn.execute("COMMIT")
         if version > DB_FORMAT:
             raise StoreError(
                 f"session store {self.db_path} was written by a newer kdebug (format {version})",
                 hint="upgrade kdebug to read it",
             )
-        self._refuse_foreign(version)  # before WAL mode, which would change a foreign file
-        self._enable_wal()
+        self._enable_wal()  # after the foreign-file check: WAL mode would change a foreign file
         self._conn.execute("PRAGMA synchronous=FULL")
         if version == 0:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 # Again under the write lock: a kdebug creating the store meanwhile also set the version.
-                version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-                self._refuse_foreign(version)
-                if version == 0:
+                if self._format_version() == 0:
                     # statement by statement: executescript would commit the open transaction first
                     for statement in filter(str.strip, _DDL.split(";")):
                         self._conn.execute(statement)
@@ -205,14 +207,16 @@ class SessionStore:
         for suffix in ("-wal", "-shm"):
             tighten(self.db_path.with_name(self.db_path.name + suffix), FILE_MODE)
 
-    def _refuse_foreign(self, version: int) -> None:
-        """A SQLite file kdebug did not make (no format version, but tables) never gets kdebug's tables."""
+    def _format_version(self) -> int:
+        """The store's format; a SQLite file kdebug did not make (no version, but tables) is refused."""
+        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
         if version == 0 and self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
             raise StoreError(
                 f"session store {self.db_path} is not a kdebug session store "
                 "(a SQLite file with other tables)",
                 hint="point sessions.path at a new file, or move this one aside",
             )
+        return version
 
     def _enable_wal(self) -> None:
         # Switching a new database to WAL needs an exclusive lock, and SQLite answers "locked" at once

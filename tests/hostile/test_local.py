@@ -320,10 +320,10 @@ def test_prune_never_deletes_a_file_a_forged_record_names(tmp_path: Path, run: A
     session = forge_session(db_path(tmp_path), {"transcript": transcript})
     for args in (["sessions", "prune", "--older-than", "1d"], ["sessions", "show", session]):
         result = run(*args)
+        assert victim.read_text() == "precious"
         assert result.code == ExitCode.STORE_ERROR, result.err
         one_line_error(result)
         assert f"session {session}" in result.err and "not a kdebug transcript name" in result.err
-    assert victim.read_text() == "precious"
     verified = run("sessions", "verify")
     assert verified.code == ExitCode.VERIFY_FAILED and "not a kdebug transcript name" in verified.err
 
