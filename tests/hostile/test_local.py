@@ -277,6 +277,29 @@ def test_the_client_key_never_outlives_a_killed_kdebug(tmp_path: Path, demo_emul
     assert sorted(p.name for p in tmpdir.rglob("*")) == []
 
 
+def test_without_memfd_the_key_file_is_private_and_gone_before_any_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ssl
+    import tempfile
+
+    from kdebug.kube.client import Transport
+
+    monkeypatch.delattr(os, "memfd_create")  # as on macOS
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    seen: list[tuple[bytes, int, int]] = []
+
+    def load_cert_chain(self: ssl.SSLContext, certfile: str, keyfile: str | None = None) -> None:
+        key = Path(keyfile or certfile)
+        seen.append((key.read_bytes(), mode(key), mode(key.parent)))
+
+    monkeypatch.setattr(ssl.SSLContext, "load_cert_chain", load_cert_chain)
+    transport = Transport("https://k", False, None, None, None, None, dict, cert_data=b"C", key_data=b"K")
+    transport.ssl_context()
+    assert seen == [(b"K", 0o600, 0o700)]
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- 3. terminal injection ----------------------------------------------------------------------------
 def test_server_messages_reach_stderr_without_control_characters(tmp_path: Path, run: Any) -> None:
     with HostileApi(403, status_body(403, "Forbidden", HOSTILE)) as api:
