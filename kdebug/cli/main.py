@@ -15,6 +15,7 @@ import typer.main
 from typer.core import TyperGroup
 
 import kdebug
+from kdebug.console.sanitize import terminal_safe
 from kdebug.errors import ExitCode, KdebugError
 
 # Command name -> (module in kdebug.cli defining it, its summary in `kdebug --help`), in help order.
@@ -124,9 +125,11 @@ def _register(argv: list[str]) -> None:
 
 
 def _print_error(message: str, hint: str | None = None) -> None:
-    sys.stderr.write(f"error: {message}\n")
+    # Messages quote servers and stored records: no control character reaches the terminal raw.
+
+    sys.stderr.write(f"error: {terminal_safe(message, one_line=True)}\n")
     if hint:
-        sys.stderr.write(f"hint: {hint}\n")
+        sys.stderr.write(f"hint: {terminal_safe(hint, one_line=True)}\n")
     sys.stderr.flush()
 
 

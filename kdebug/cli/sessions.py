@@ -15,6 +15,7 @@ import typer
 from kdebug import config as config_files
 from kdebug import durations
 from kdebug.cli import options as common
+from kdebug.console.sanitize import terminal_safe  # every field may come from a forged record
 from kdebug.durations import format_duration
 from kdebug.errors import ExitCode, KdebugError, StoreError, UsageError
 from kdebug.lazy import lazy_module
@@ -273,22 +274,22 @@ def _duration(record: dict[str, Any]) -> str:
 
 
 def _table_rows(records: list[dict[str, Any]]) -> list[list[str]]:
+
     rows = []
     for record in records:
         target = "/".join(str(record[key]) for key in ("namespace", "pod") if record.get(key))
         if record.get("container"):
             target += f" ({record['container']})"
-        rows.append(
-            [
-                str(record.get("session_id", "")),
-                _short_time(record.get("started_at")),
-                _duration(record),
-                str(record.get("status", "")),
-                str(record.get("kube_user") or record.get("os_user") or ""),
-                target,
-                str(record.get("reason") or ""),
-            ]
-        )
+        cells = [
+            str(record.get("session_id", "")),
+            _short_time(record.get("started_at")),
+            _duration(record),
+            str(record.get("status", "")),
+            str(record.get("kube_user") or record.get("os_user") or ""),
+            target,
+            str(record.get("reason") or ""),
+        ]
+        rows.append([terminal_safe(cell, one_line=True) for cell in cells])
     return rows
 
 
@@ -304,7 +305,7 @@ def _print_table(records: list[dict[str, Any]]) -> None:
             table.add_column(header, no_wrap=header in ("SESSION", "STARTED (UTC)", "STATUS"))
         for row in rows:
             table.add_row(*row)
-        rich_console.Console().print(table)
+        rich_console.Console(markup=False, emoji=False, highlight=False).print(table)
         return
     widths = [max(len(row[i]) for row in [_HEADERS, *rows]) for i in range(len(_HEADERS))]
     for row in [_HEADERS, *rows]:
@@ -315,7 +316,10 @@ def _print_table(records: list[dict[str, Any]]) -> None:
 
 
 def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    # JSON escapes C0 controls itself; DEL and C1 controls (8-bit CSI, OSC) it would write raw.
+    text = re.sub("[\x7f-\x9f]", lambda match: f"\\u{ord(match.group()):04x}", text)
+    sys.stdout.write(text + "\n")
 
 
 def _format_value(value: Any) -> str:
@@ -325,12 +329,14 @@ def _format_value(value: Any) -> str:
 
 
 def _print_record(record: dict[str, Any]) -> None:
+
     width = max(len(name) for name in _FIELD_ORDER)
-    for name in _FIELD_ORDER:
-        if record.get(name) is not None:
-            sys.stdout.write(f"{name.ljust(width)}  {_format_value(record[name])}\n")
-    for name, value in (record.get("extra") or {}).items():
-        sys.stdout.write(f"{str(name).ljust(width)}  {_format_value(value)}\n")
+    lines = [(name, record[name]) for name in _FIELD_ORDER if record.get(name) is not None]
+    extra = record.get("extra")
+    lines += list(extra.items()) if isinstance(extra, dict) else []
+    for name, value in lines:
+        line = f"{str(name).ljust(width)}  {_format_value(value)}"
+        sys.stdout.write(terminal_safe(line, one_line=True) + "\n")
 
 
 def _write_bytes(data: bytes) -> None:
@@ -354,6 +360,11 @@ def _load_transcript(store: SessionStore, record: dict[str, Any]) -> list[Any] |
     except FileNotFoundError:
         raise StoreError(
             f"transcript {path} of session {record.get('session_id')} is missing",
+            hint="`kdebug sessions verify` checks every transcript against the audit chain",
+        ) from None
+    except OSError as exc:  # a directory, or a file kdebug may not read, in the transcript's place
+        raise StoreError(
+            f"transcript {path} of session {record.get('session_id')} cannot be read: {exc.strerror or exc}",
             hint="`kdebug sessions verify` checks every transcript against the audit chain",
         ) from None
     except (asciicast.CastFormatError, UnicodeDecodeError) as exc:
@@ -526,7 +537,8 @@ def export_sessions(options: ExportOptions) -> None:
         target = Path(options.directory)
         target.mkdir(parents=True, exist_ok=True)
         for record in recorded:
-            (target / f"{record['session_id']}.cast").write_bytes(_read_transcript_bytes(store, record))
+            name = store.transcript_path(record).name  # type: ignore[union-attr] (checked: SESSION_ID.cast)
+            (target / name).write_bytes(_read_transcript_bytes(store, record))
         sys.stderr.write(f"wrote {len(recorded)} transcript(s) to {target}\n")
 
 
@@ -537,6 +549,10 @@ def _read_transcript_bytes(store: SessionStore, record: dict[str, Any]) -> bytes
         return path.read_bytes()
     except FileNotFoundError:
         raise StoreError(f"transcript {path} of session {record.get('session_id')} is missing") from None
+    except OSError as exc:  # a directory, or a file kdebug may not read, in the transcript's place
+        raise StoreError(
+            f"transcript {path} of session {record.get('session_id')} cannot be read: {exc.strerror or exc}"
+        ) from None
 
 
 @sessions_app.command("prune")

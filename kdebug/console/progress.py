@@ -6,6 +6,7 @@ import threading
 from typing import IO, TYPE_CHECKING, Any
 
 from kdebug.console import terminal
+from kdebug.console.sanitize import terminal_safe  # names and reasons come from the server
 from kdebug.lazy import lazy_module
 
 if TYPE_CHECKING:
@@ -38,8 +39,9 @@ class ProgressRenderer:
             handler(**fields)
 
     def _line(self, text: str) -> None:
+
         self._pause()
-        self.stream.write(f"kdebug: {text}\n")
+        self.stream.write(f"kdebug: {terminal_safe(text, one_line=True)}\n")
         self.stream.flush()
 
     def _on_target(self, pod: str, container: str, via: str, namespace: str) -> None:
@@ -83,8 +85,10 @@ class ProgressRenderer:
         self._line(f"the target's filesystem is at {fields['target_root']}")
 
     def _spin(self, text: str) -> None:
+
         if not terminal.is_terminal(self.stream):
             return
+        text = terminal_safe(text, one_line=True)
         with self._lock:
             self._spinning = text
             if self.status is not None:

@@ -265,9 +265,14 @@ class EvidenceCache:
 
     def _write(self, path: Path, data: dict[str, Any]) -> None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # 0700/0600 whatever the umask: which images (of private registries) were inspected is private
+            for directory in (self.root.parent, self.root, path.parent):
+                directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({**data, "format": CACHE_FORMAT}), encoding="utf-8")
+            with os.fdopen(
+                os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8"
+            ) as out:
+                out.write(json.dumps({**data, "format": CACHE_FORMAT}))
             tmp.replace(path)
         except OSError:
             pass  # a cache that cannot be written only costs requests next time

@@ -17,11 +17,13 @@ import http.client
 import json
 import os
 import ssl
+import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from kdebug import __version__
 from kdebug.errors import (
@@ -77,15 +79,67 @@ class Transport:
     tls_server_name: str | None
     auth_headers: Callable[[], dict[str, str]]
     ca_data: str | bytes | None = None  # PEM text or DER, instead of (or besides) ca_file
+    cert_data: bytes | None = None  # client-certificate-data, instead of cert_file
+    key_data: bytes | None = field(default=None, repr=False)  # client-key-data, instead of key_file
 
     def ssl_context(self) -> ssl.SSLContext:
         if self.verify:
             context = ssl.create_default_context(cafile=self.ca_file, cadata=self.ca_data)
         else:
             context = _insecure_context()
-        if self.cert_file:
-            context.load_cert_chain(self.cert_file, self.key_file)
+        if self.cert_file or self.cert_data:
+            with _secret_file(self.cert_data) as cert, _secret_file(self.key_data) as key:
+                context.load_cert_chain(cert or self.cert_file or "", key or self.key_file)
         return context
+
+
+@contextmanager
+def _secret_file(data: bytes | None) -> Iterator[str | None]:
+    """A path holding `data` only while ssl reads it: ssl loads client keys from files, never memory.
+
+    On Linux an anonymous memory file (memfd) that has no name on any filesystem, so not even a
+    SIGKILL leaves the key behind; elsewhere a 0600 file in a private 0700 directory, removed as
+    soon as ssl has read it (before any request is sent).
+    """
+    if data is None:
+        yield None
+        return
+    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
+        fd = os.memfd_create("kdebug-tls", os.MFD_CLOEXEC)
+        try:
+            _write_all(fd, data)
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+        return
+    directory = tempfile.mkdtemp(prefix="kdebug-tls-")  # mode 0700
+    path = os.path.join(directory, "pem")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
+        yield path
+    finally:
+        with suppress(OSError):
+            os.unlink(path)
+        with suppress(OSError):
+            os.rmdir(directory)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def redact_url(url: str) -> str:
+    """The server URL without `user:password@`: what errors, progress and audit records may show."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def _checked_ssl_context(transport: Transport) -> ssl.SSLContext:
@@ -95,7 +149,7 @@ def _checked_ssl_context(transport: Transport) -> ssl.SSLContext:
     except (ssl.SSLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
         raise UsageError(
-            f"kubeconfig: the certificate authority or client certificate for {transport.server} "
+            f"kubeconfig: the certificate authority or client certificate for {redact_url(transport.server)} "
             f"cannot be used ({reason})",
             hint="check certificate-authority(-data) and client-certificate/key(-data) in the kubeconfig",
         ) from None
@@ -260,7 +314,7 @@ class KubeClient:
     ) -> WebSocketLike:
         """A connected websocket-client WebSocket using the ApiClient's server, TLS files and token."""
         transport = self.transport
-        url = _websocket_url(transport.server, path, query)
+        url = _websocket_url(redact_url(transport.server), path, query)
         try:
             headers = [f"{key}: {value}" for key, value in transport.auth_headers().items()]
             headers.append(f"User-Agent: {USER_AGENT}")
@@ -413,7 +467,9 @@ def connect(
     if not existing:
         if os.environ.get("KUBERNETES_SERVICE_HOST"):
             transport = _transport_from_kubernetes(None, None)
-            cluster = ClusterConfig(transport.server, namespace or _in_cluster_namespace(), "in-cluster")
+            cluster = ClusterConfig(
+                redact_url(transport.server), namespace or _in_cluster_namespace(), "in-cluster"
+            )
             return KubeClient(transport, cluster, pool_size=pool_size)
         raise UsageError(
             "no kubeconfig found (~/.kube/config) and not running in a cluster",
@@ -429,7 +485,7 @@ def connect(
     else:
         transport = _transport_from_kubernetes(os.pathsep.join(map(str, existing)), context)
     cluster = ClusterConfig(
-        server=transport.server,
+        server=redact_url(transport.server),  # errors and audit records name the server: no userinfo
         namespace=namespace or context_data.get("namespace") or "default",
         context=context_name,
     )
@@ -460,6 +516,8 @@ def _transport_from_static(credentials: Any) -> Transport:
         tls_server_name=credentials.tls_server_name,
         auth_headers=lambda: headers,
         ca_data=credentials.ca_data,
+        cert_data=credentials.cert_data,
+        key_data=credentials.key_data,
     )
 
 

@@ -12,11 +12,8 @@ package: that large import is paid only by the kubeconfigs that need it.
 
 from __future__ import annotations
 
-import atexit
 import base64
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +75,8 @@ class StaticCredentials:
     token: str | None = field(default=None, repr=False)
     basic: tuple[str, str] | None = field(default=None, repr=False)
     ca_data: str | bytes | None = None  # certificate-authority-data, for ssl in memory (PEM text or DER)
+    cert_data: bytes | None = None  # client-certificate-data, decoded (kept in memory, never on disk)
+    key_data: bytes | None = field(default=None, repr=False)  # client-key-data, decoded
 
 
 def kubeconfig_paths(explicit: str | None) -> list[Path]:
@@ -150,9 +149,11 @@ def static_credentials(merged: MergedConfig, context: str | None) -> StaticCrede
         server=str(cluster.data["server"]).rstrip("/"),
         verify=verify,
         ca_data=ca_data,
-        ca_file=_file_or_data(cluster, "certificate-authority") if verify and ca_data is None else None,
-        cert_file=_file_or_data(user, "client-certificate"),
-        key_file=_file_or_data(user, "client-key"),
+        ca_file=_path_of(cluster, "certificate-authority") if verify and ca_data is None else None,
+        cert_file=_path_of(user, "client-certificate"),
+        key_file=_path_of(user, "client-key"),
+        cert_data=_decoded(user, "client-certificate"),
+        key_data=_decoded(user, "client-key"),
         tls_server_name=cluster.data.get("tls-server-name"),
         token=str(token) if token else None,
         basic=basic,
@@ -186,15 +187,21 @@ def _ca_data(cluster: Entry) -> str | bytes | None:
     return raw.decode("ascii") if raw.lstrip().startswith(b"-----BEGIN") else raw
 
 
-def _file_or_data(entry: Entry, key: str) -> str | None:
-    """A path for `key` or `key-data` (decoded into a private temporary file, as ssl needs files)."""
+def _decoded(entry: Entry, key: str) -> bytes | None:
+    """`key-data` decoded; it stays in memory (the client hands it to ssl without leaving a file)."""
     data = entry.data.get(f"{key}-data")
-    if data:
-        try:
-            raw = base64.b64decode(data, validate=True)
-        except ValueError:
-            raise UsageError(f"kubeconfig: {key}-data is not valid base64") from None
-        return _private_file(raw)
+    if not data:
+        return None
+    try:
+        return base64.b64decode(data, validate=True)
+    except ValueError:
+        raise UsageError(f"kubeconfig: {key}-data is not valid base64") from None
+
+
+def _path_of(entry: Entry, key: str) -> str | None:
+    """The path `key` names, unless `key-data` is given (which wins, as in kubectl)."""
+    if entry.data.get(f"{key}-data"):
+        return None
     path = entry.data.get(key)
     if not path:
         return None
@@ -202,17 +209,3 @@ def _file_or_data(entry: Entry, key: str) -> str | None:
     if not resolved.exists():
         raise UsageError(f"kubeconfig: {key} {resolved} does not exist")
     return str(resolved)
-
-
-_private_dir: str | None = None
-
-
-def _private_file(data: bytes) -> str:
-    global _private_dir
-    if _private_dir is None:
-        _private_dir = tempfile.mkdtemp(prefix="kdebug-tls-")  # mode 0700
-        atexit.register(shutil.rmtree, _private_dir, True)
-    fd, path = tempfile.mkstemp(dir=_private_dir)  # mode 0600: it may hold a private key
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    return path

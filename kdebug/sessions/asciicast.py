@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from kdebug.sessions.files import open_private
+
 DEFAULT_CAP = 64 * 1024 * 1024
 MARKER_RESERVE = 256  # room kept below the cap for the truncation marker line
 COALESCE_SECONDS = 0.005  # output chunks closer than this share one event (timing kept to 5 ms)
@@ -76,7 +78,9 @@ class TranscriptWriter:
         self._cap = cap
         self._clock = clock
         self._start = clock()
-        self._file: IO[bytes] = open(path, "xb", buffering=256 * 1024)  # noqa: SIM115 (closed in close())
+        # 0600 whatever the umask: a transcript holds whatever was typed and printed
+        fd = open_private(path, os.O_WRONLY | os.O_EXCL)
+        self._file: IO[bytes] = os.fdopen(fd, "wb", buffering=256 * 1024)
         self._sha = hashlib.sha256()
         self._size = 0
         self._header_written = False

@@ -233,12 +233,22 @@ class TranscriptClaim:
 
 
 def check_transcripts(
-    claims: Iterable[TranscriptClaim], digest_of: Callable[[str], tuple[int, str] | None]
+    claims: Iterable[TranscriptClaim], digest_of: Callable[[str], tuple[int, str] | str | None]
 ) -> tuple[int, Problem | None]:
-    """Compare each recorded transcript size and hash with the file's; `digest_of` returns None if missing."""
+    """Compare each recorded transcript size and hash with the file's.
+
+    `digest_of` returns (size, sha256), None if the file is missing, or why it cannot be read.
+    """
     checked = 0
     for claim in claims:
         actual = digest_of(claim.name)
+        if isinstance(actual, str):
+            return checked, Problem(
+                "transcript",
+                None,
+                f"transcript {claim.name} of session {claim.session} is not a readable file ({actual})",
+                claim.session,
+            )
         if actual is None:
             return checked, Problem(
                 "transcript",

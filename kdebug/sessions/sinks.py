@@ -10,6 +10,7 @@ Config (`sessions.sinks`): a list of `{type: file, path: PATH}`, `{type: stdout}
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import IO, Any, Protocol
 
 from kdebug.errors import UsageError
 from kdebug.sessions.chain import canonical_json
+from kdebug.sessions.files import FILE_MODE, make_private_dir, warn_loose
 
 
 class Sink(Protocol):
@@ -31,10 +33,15 @@ class FileSink:
     def __init__(self, path: Path):
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            if not path.parent.exists():
+                make_private_dir(path.parent)
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+            mode = stat.S_IMODE(os.fstat(self._fd).st_mode)
         except OSError as exc:
             raise UsageError(f"sessions.sinks: cannot open {path}: {exc.strerror}") from None
+        if mode & ~FILE_MODE:
+            # Not tightened: a sink file is often read by a log shipper running as another user.
+            warn_loose(path, mode, "and every session event is written to it")
 
     def emit(self, line: Mapping[str, Any]) -> None:
         os.write(self._fd, (canonical_json(line) + "\n").encode("utf-8"))

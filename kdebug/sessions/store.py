@@ -12,6 +12,7 @@ import getpass
 import hashlib
 import json
 import os
+import re
 import socket
 import sqlite3
 import threading
@@ -29,15 +30,20 @@ from kdebug.sessions.chain import (
     GENESIS,
     ChainedEvent,
     ChainReport,
+    Problem,
     StoredRow,
     TranscriptClaim,
     check_transcripts,
     make_event,
     verify_chain,
 )
-from kdebug.sessions.schema import KIND_PRUNE, KIND_START
+from kdebug.sessions.files import DIR_MODE, FILE_MODE, make_private_dir, open_private, tighten
+from kdebug.sessions.schema import KIND_END, KIND_PRUNE, KIND_START
 
 DB_FORMAT = 1
+# The only transcript names kdebug writes: SESSION_ID.cast. A name read from the database is never
+# used as a path unless it has this shape (a forged record could name ../../anything).
+TRANSCRIPT_NAME = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-z]{6}\.cast")
 _COLUMNS = ("kind", "session", "ts", "namespace", "pod", "user_name", "status")
 
 _DDL = """
@@ -134,15 +140,36 @@ class SessionStore:
                     "if the store lives elsewhere",
                 )
         with self._guard():
-            if create:
-                db_path.parent.mkdir(parents=True, exist_ok=True)
-                self.transcripts_dir.mkdir(parents=True, exist_ok=True)
+            self._make_private(create)
             # One recorder may be driven from several threads (stream reader, main); the lock serialises.
             self._conn = sqlite3.connect(
                 str(db_path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
             self._busy_timeout = busy_timeout
             self._prepare(create)
+
+    def _make_private(self, create: bool) -> None:
+        """Directories 0700, the database and its side files 0600, before SQLite opens anything.
+
+        SQLite creates the -wal and -shm files with the database file's mode, so a private database
+        file keeps them private. The database's own directory is tightened when it is kdebug's (the
+        default data directory, or created here), not a directory the config merely points into.
+        """
+        parent = self.db_path.parent
+        if create and not parent.exists():
+            make_private_dir(parent)
+        elif parent == default_db_path().parent:
+            tighten(parent, DIR_MODE)
+        if create:
+            make_private_dir(self.transcripts_dir)
+        elif tighten(self.transcripts_dir, DIR_MODE):
+            # The directory let others in, so its transcripts may have too: tighten them once here.
+            for transcript in self.transcripts_dir.glob("*.cast"):
+                tighten(transcript, FILE_MODE)
+        if create and not self.db_path.exists():
+            os.close(open_private(self.db_path, os.O_WRONLY))
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            tighten(self.db_path.with_name(self.db_path.name + suffix), FILE_MODE)
 
     def _orphan_transcripts(self) -> int:
         try:
@@ -151,19 +178,45 @@ class SessionStore:
             return 0
 
     def _prepare(self, create: bool) -> None:
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        # One read transaction: a kdebug creating the store meanwhile must not look like a foreign file.
+        self._conn.execute("BEGIN")
+        try:
+            version = self._format_version()
+        finally:
+            self._conn.execute("COMMIT")
         if version > DB_FORMAT:
             raise StoreError(
                 f"session store {self.db_path} was written by a newer kdebug (format {version})",
                 hint="upgrade kdebug to read it",
             )
-        self._enable_wal()
+        self._enable_wal()  # after the foreign-file check: WAL mode would change a foreign file
         self._conn.execute("PRAGMA synchronous=FULL")
         if version == 0:
-            tables = self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-            if tables and not create:
-                raise StoreError(f"session store {self.db_path} is not a kdebug session store")
-            self._conn.executescript("BEGIN IMMEDIATE;" + _DDL + f"PRAGMA user_version={DB_FORMAT}; COMMIT;")
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Again under the write lock: a kdebug creating the store meanwhile also set the version.
+                if self._format_version() == 0:
+                    # statement by statement: executescript would commit the open transaction first
+                    for statement in filter(str.strip, _DDL.split(";")):
+                        self._conn.execute(statement)
+                    self._conn.execute(f"PRAGMA user_version={DB_FORMAT}")
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        for suffix in ("-wal", "-shm"):
+            tighten(self.db_path.with_name(self.db_path.name + suffix), FILE_MODE)
+
+    def _format_version(self) -> int:
+        """The store's format; a SQLite file kdebug did not make (no version, but tables) is refused."""
+        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        if version == 0 and self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise StoreError(
+                f"session store {self.db_path} is not a kdebug session store "
+                "(a SQLite file with other tables)",
+                hint="point sessions.path at a new file, or move this one aside",
+            )
+        return version
 
     def _enable_wal(self) -> None:
         # Switching a new database to WAL needs an exclusive lock, and SQLite answers "locked" at once
@@ -200,6 +253,20 @@ class SessionStore:
             raise self._corrupt(str(exc)) from None
         except OSError as exc:
             raise StoreError(f"cannot use session store {self.db_path}: {exc.strerror or exc}") from None
+
+    def _event(self, body: str, digest: str) -> dict[str, Any]:
+        try:
+            event = _parse_event(body)
+        except ValueError as exc:  # JSONDecodeError included
+            raise self._damaged(str(exc)) from None
+        event["hash"] = digest
+        return event
+
+    def _damaged(self, why: str) -> StoreError:
+        return StoreError(
+            f"session store {self.db_path} holds a damaged event ({why})",
+            hint="`kdebug sessions verify` names the first altered event; restore the store from a backup",
+        )
 
     def _corrupt(self, text: str) -> StoreError:
         return StoreError(
@@ -292,7 +359,7 @@ class SessionStore:
             rows = self._conn.execute(
                 "SELECT body, hash FROM events WHERE session = ? ORDER BY seq", (session_id,)
             ).fetchall()
-        return [_event_dict(body, digest) for body, digest in rows]
+        return [self._event(body, digest) for body, digest in rows]
 
     def resolve_session(self, prefix: str) -> str:
         """A full id or a unique prefix of one; NotFoundError or UsageError (ambiguous) otherwise."""
@@ -316,8 +383,15 @@ class SessionStore:
         return str(rows[0][0])
 
     def record(self, session_id: str) -> dict[str, Any]:
-        record = schema.fold_record(self.session_events(session_id))
-        return self._with_status(record)
+        return self._folded(self.session_events(session_id))
+
+    def _folded(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        """The record of one session's events; a field of the wrong type (a forged row) is a StoreError."""
+        try:
+            return self._with_status(schema.fold_record(events))
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            session = events[0].get("session") if events else None
+            raise self._damaged(f"session {session!r}: {type(exc).__name__}: {exc}") from None
 
     def list_sessions(self, query: SessionQuery) -> list[dict[str, Any]]:
         """Newest first; status running/interrupted of crashed sessions is derived here (see schema)."""
@@ -326,12 +400,11 @@ class SessionStore:
         with self._guard():
             cursor = self._conn.execute(sql, params)
             for start_body, start_hash, end_body, end_hash in cursor:
-                start = _event_dict(start_body, start_hash)
-                end = _event_dict(end_body, end_hash) if end_body else None
-                if needs_liveness:
-                    folded = schema.fold_record([start, end] if end else [start])
-                    if self._with_status(folded)["status"] != query.status:
-                        continue
+                start = self._event(start_body, start_hash)
+                end = self._event(end_body, end_hash) if end_body else None
+                folded = self._folded([start, end] if end else [start]) if needs_liveness else None
+                if folded is not None and folded["status"] != query.status:
+                    continue
                 pairs.append((start, end))
                 if query.limit and len(pairs) >= query.limit:
                     break
@@ -340,7 +413,7 @@ class SessionStore:
         records = []
         for start, end in pairs:
             events = [start, *updates.get(start["session"], []), *([end] if end else [])]
-            records.append(self._with_status(schema.fold_record(events)))
+            records.append(self._folded(events))
         return records
 
     def _updates_for(self, session_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
@@ -355,16 +428,17 @@ class SessionStore:
                 chunk,
             ).fetchall()
             for session, body, digest in rows:
-                found.setdefault(session, []).append(_event_dict(body, digest))
+                found.setdefault(session, []).append(self._event(body, digest))
         return found
 
     def _with_status(self, record: dict[str, Any]) -> dict[str, Any]:
         if record.get("status", schema.STATUS_RUNNING) != schema.STATUS_RUNNING:
             return record
         heartbeat_age = None
-        if record.get("transcript"):
+        name = record.get("transcript")
+        if isinstance(name, str) and TRANSCRIPT_NAME.fullmatch(name):
             try:
-                heartbeat_age = time.time() - (self.transcripts_dir / record["transcript"]).stat().st_mtime
+                heartbeat_age = time.time() - (self.transcripts_dir / name).stat().st_mtime
             except OSError:
                 heartbeat_age = None
         status = schema.derive_status(
@@ -378,7 +452,16 @@ class SessionStore:
 
     def transcript_path(self, record: Mapping[str, Any]) -> Path | None:
         name = record.get("transcript")
-        return self.transcripts_dir / str(name) if name else None
+        return self.transcripts_dir / self._checked_name(record.get("session_id"), name) if name else None
+
+    def _checked_name(self, session: Any, name: Any) -> str:
+        """A transcript name from the database, only if it is one kdebug writes (never a path elsewhere)."""
+        if isinstance(name, str) and TRANSCRIPT_NAME.fullmatch(name):
+            return name
+        raise StoreError(
+            _bad_name(session, name),
+            hint="nothing was read or deleted; `kdebug sessions verify` checks the store",
+        )
 
     # -- verification ---------------------------------------------------------------------------------
     def verify(self, expect_head: str | None = None) -> VerifyResult:
@@ -392,6 +475,9 @@ class SessionStore:
         )
         if not report.ok:
             return VerifyResult(report, 0)
+        report.problem = self._transcript_name_problem()
+        if report.problem is not None:
+            return VerifyResult(report, 0)
         checked, problem = check_transcripts(self._transcript_claims(), self._digest_of)
         report.problem = problem
         return VerifyResult(report, checked)
@@ -404,21 +490,36 @@ class SessionStore:
         ).fetchone()
         return (int(row[0]), str(row[1])) if row else (0, GENESIS)
 
+    def _transcript_name_problem(self) -> Problem | None:
+        with self._guard():
+            cursor = self._conn.execute(
+                "SELECT seq, session, body FROM events WHERE kind IN (?, ?) ORDER BY seq",
+                (KIND_START, KIND_END),
+            )
+            for seq, session, body in cursor:
+                name = self._event(body, "")["data"].get("transcript")
+                if name and not (isinstance(name, str) and TRANSCRIPT_NAME.fullmatch(name)):
+                    return Problem("transcript", seq, _bad_name(session, name), session)
+        return None
+
     def _transcript_claims(self) -> Iterator[TranscriptClaim]:
         with self._guard():
             cursor = self._conn.execute(
                 "SELECT session, body FROM events WHERE kind = 'session.end' ORDER BY seq"
             )
             for session, body in cursor:
-                data = _event_dict(body, "")["data"]
+                data = self._event(body, "")["data"]
                 if not (data.get("transcript") and data.get("transcript_sha256")):
                     continue
                 yield TranscriptClaim(
                     session, data["transcript"], data["transcript_size"], data["transcript_sha256"]
                 )
 
-    def _digest_of(self, name: str) -> tuple[int, str] | None:
-        return file_digest(self.transcripts_dir / name)
+    def _digest_of(self, name: str) -> tuple[int, str] | str | None:
+        try:
+            return file_digest(self.transcripts_dir / name)
+        except OSError as exc:  # a directory or an unreadable file where the transcript should be
+            return exc.strerror or type(exc).__name__
 
     # -- pruning --------------------------------------------------------------------------------------
     def prune(self, cutoff: str, now: str, *, dry_run: bool = False) -> PruneResult:
@@ -439,8 +540,13 @@ class SessionStore:
     def _prune_locked(self, cutoff: str, now: str, dry_run: bool) -> tuple[PruneResult, list[str]]:
         through = self._prunable_prefix(cutoff)
         rows = self._conn.execute("SELECT kind, body FROM events WHERE seq <= ?", (through,)).fetchall()
-        starts = [_event_dict(body, "")["data"] for kind, body in rows if kind == KIND_START]
-        transcripts = [str(data["transcript"]) for data in starts if data.get("transcript")]
+        starts = [self._event(body, "")["data"] for kind, body in rows if kind == KIND_START]
+        # Checked before anything is deleted: one forged name refuses the whole prune (rolled back).
+        transcripts = [
+            self._checked_name(data.get("session_id"), data["transcript"])
+            for data in starts
+            if data.get("transcript")
+        ]
         through_hash = ""
         if rows:
             through_hash = self._conn.execute("SELECT hash FROM events WHERE seq = ?", (through,)).fetchone()[
@@ -488,7 +594,7 @@ class SessionStore:
             (cutoff,),
         ).fetchall()
         for body, digest in unended:
-            record = self._with_status(schema.fold_record([_event_dict(body, digest)]))
+            record = self._folded([self._event(body, digest)])
             if record["status"] == schema.STATUS_INTERRUPTED:
                 self._conn.execute("INSERT OR IGNORE INTO prunable VALUES (?)", (record["session_id"],))
         keep = self._conn.execute(
@@ -510,9 +616,27 @@ class SessionStore:
         return through
 
 
-def _event_dict(body: str, digest: str) -> dict[str, Any]:
+def _bad_name(session: Any, name: Any) -> str:
+    return (
+        f"session {session} names transcript {name!r}, which is not a kdebug transcript name "
+        "(SESSION_ID.cast): the record was forged or damaged"
+    )
+
+
+def _parse_event(body: str) -> dict[str, Any]:
+    """A stored body as an event; ValueError naming what is wrong when a row was damaged or forged."""
     event = json.loads(body)
-    event["hash"] = digest
+    if not isinstance(event, dict):
+        raise ValueError(f"the body is a JSON {type(event).__name__}, not an object")
+    for name, kinds in (
+        ("kind", str),
+        ("ts", str),
+        ("seq", int),
+        ("data", dict),
+        ("session", (str, type(None))),
+    ):
+        if not isinstance(event.get(name, None if name == "session" else ...), kinds):
+            raise ValueError(f"its field {name!r} is missing or of the wrong type")
     return event
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import os
-import stat
 import subprocess
 import sys
 import textwrap
@@ -100,19 +99,23 @@ def test_relative_paths_resolve_against_their_kubeconfig(tmp_path: Path) -> None
     assert credentials.token == "from-file"
 
 
-def test_embedded_keys_go_to_private_files(tmp_path: Path) -> None:
-    key = base64.b64encode(b"PRIVATE KEY").decode()
+def test_embedded_keys_stay_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Once written to private temporary files (left behind by SIGKILL); tests/hostile checks a killed run.
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    cert, key = (base64.b64encode(data).decode() for data in (b"CERTIFICATE", b"PRIVATE KEY"))
     path = write(
         tmp_path / "config",
         {"c": {"server": "https://k"}},
-        {"u": {"client-certificate-data": key, "client-key-data": key}},
+        {"u": {"client-certificate-data": cert, "client-key-data": key}},
         CTX,
         "main",
     )
     credentials = kc.static_credentials(kc.load_merged([path]), None)
-    assert Path(credentials.key_file).read_bytes() == b"PRIVATE KEY"
-    assert stat.S_IMODE(os.stat(credentials.key_file).st_mode) == 0o600
-    assert stat.S_IMODE(os.stat(Path(credentials.key_file).parent).st_mode) == 0o700
+    assert (credentials.cert_data, credentials.key_data) == (b"CERTIFICATE", b"PRIVATE KEY")
+    assert (credentials.cert_file, credentials.key_file) == (None, None)
+    assert "PRIVATE" not in repr(credentials)
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 
 def test_the_token_never_shows_in_repr(tmp_path: Path) -> None:
