@@ -1,8 +1,8 @@
-"""Shared fixtures: a running emulator per test (empty or with the demo objects) and a pod builder."""
+"""Shared fixtures: a running emulator per test (empty or with the demo objects), a plain API client."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,52 +12,12 @@ from kdebug_emulator import Emulator
 
 # fixtures shared across folders live in tests/fixtures/ and are registered here, once; never_harm judges
 # every request kdebug sends to an emulator during the session (pytester: to test that plugin)
-pytest_plugins = ["tests.fixtures.cluster", "tests.fixtures.never_harm", "pytester"]
-
-SCRATCH_IMAGE = "registry.kdebug.test/demo/web:1.0"
-
-PodBuilder = Callable[..., dict[str, Any]]
-
-
-def build_pod(
-    name: str = "app-pod",
-    containers: list[dict[str, Any] | str] | None = None,
-    *,
-    namespace: str = "default",
-    labels: dict[str, str] | None = None,
-    annotations: dict[str, str] | None = None,
-    security_context: dict[str, Any] | None = None,
-    ephemeral_containers: list[dict[str, Any]] | None = None,
-    restart_policy: str | None = None,
-) -> dict[str, Any]:
-    """A Pod dict; a container given as a string is a container of that name running the scratch image."""
-    specs = containers if containers is not None else [{"name": "app", "image": SCRATCH_IMAGE}]
-    pod: dict[str, Any] = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "containers": [
-                {"name": c, "image": SCRATCH_IMAGE} if isinstance(c, str) else dict(c) for c in specs
-            ]
-        },
-    }
-    if labels:
-        pod["metadata"]["labels"] = dict(labels)
-    if annotations:
-        pod["metadata"]["annotations"] = dict(annotations)
-    if security_context:
-        pod["spec"]["securityContext"] = dict(security_context)
-    if ephemeral_containers:
-        pod["spec"]["ephemeralContainers"] = [dict(c) for c in ephemeral_containers]
-    if restart_policy:
-        pod["spec"]["restartPolicy"] = restart_policy
-    return pod
-
-
-@pytest.fixture
-def make_pod() -> PodBuilder:
-    return build_pod
+pytest_plugins = [
+    "tests.fixtures.cluster",
+    "tests.fixtures.pods",
+    "tests.fixtures.never_harm",
+    "pytester",
+]
 
 
 @pytest.fixture

@@ -230,7 +230,11 @@ def test_a_pod_that_cannot_be_debugged_fails_alone_and_is_recorded(
     kubeconfig, demo_emulator, run_kdebug, make_pod
 ):
     demo_emulator.apply(
-        make_pod("stuck", [{"name": "app", "image": "registry.kdebug.test/no/such:1"}], namespace="demo")
+        make_pod(
+            name="stuck",
+            containers=[{"name": "app", "image": "registry.kdebug.test/no/such:1"}],
+            namespace="demo",
+        )
     )
     result = run_kdebug("run", "web", "stuck", "-o", "json", "--", "true")
     pods = result.by_pod()

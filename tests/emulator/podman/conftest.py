@@ -19,6 +19,7 @@ from aiohttp import web
 from kdebug_emulator.images import ImageTable
 from kdebug_emulator.podman_images import push_podman_images, tools_present
 from kdebug_emulator.runtimes.podman import PodmanRuntime, podman_usable
+from tests.fixtures.pods import build_pod
 
 WAIT_SECONDS = 30.0
 State = dict[str, Any]
@@ -160,14 +161,15 @@ def harness(registry_host: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 def make_pod(containers: list[dict[str, Any]], *, security_context: dict[str, Any] | None = None) -> dict:
-    name = "p-" + uuid.uuid4().hex[:8]
-    pod: dict[str, Any] = {
-        "metadata": {"name": name, "namespace": "t", "uid": str(uuid.uuid4())},
-        "spec": {"containers": containers, "restartPolicy": "Always"},
-    }
-    if security_context:
-        pod["spec"]["securityContext"] = security_context
-    return pod
+    return build_pod(
+        typed=False,
+        name="p-" + uuid.uuid4().hex[:8],
+        namespace="t",
+        uid=str(uuid.uuid4()),
+        containers=containers,
+        restart_policy="Always",
+        security_context=security_context or None,
+    )
 
 
 def exec_in(harness: Harness, pod: dict[str, Any], container: str, command: list[str]) -> tuple[str, dict]:
