@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from kdebug.automation.results import RESULT_SCHEMA, schema_problems
-from tests.automation.conftest import audit_record, ephemeral_names, transcript_text
+from tests.automation.records import audit_record, transcript_text
+from tests.fixtures.kdebug_cli import ephemeral_names
 
 KDEBUG = str(Path(sys.executable).with_name("kdebug"))
 BY_HOST = 'case "$HOSTNAME" in web) exit 0;; *) echo "bad $HOSTNAME" >&2; exit 3;; esac'

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kdebug.errors import ExitCode
-from tests.debug.conftest import all_running, ephemeral_names
+from tests.fixtures.kdebug_cli import all_running, ephemeral_names
 from tests.fixtures.pods import SCRATCH_IMAGE
 
 

@@ -289,7 +289,7 @@ def test_emulator_delete_removes_the_object(emulator, make_pod):
 
 
 def test_deployment_table_shows_ready_replicas(demo_emulator):
-    from tests.conftest import ApiClient
+    from tests.fixtures.emulators import ApiClient
 
     api = ApiClient(demo_emulator)
     table = api.get("/apis/apps/v1/namespaces/demo/deployments", headers={"Accept": TABLE_ACCEPT}).json()

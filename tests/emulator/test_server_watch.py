@@ -110,7 +110,7 @@ def test_timeout_without_bookmarks_ends_with_no_events(api):
 
 def test_watch_ends_cleanly_when_the_server_stops(tmp_path, make_pod):
     from kdebug_emulator import Emulator
-    from tests.conftest import ApiClient
+    from tests.fixtures.emulators import ApiClient
 
     emu = Emulator(workdir=tmp_path / "emu").start()
     try:
