@@ -7,8 +7,8 @@ plugin); isolation gives every test its own XDG directories.
 pytest_plugins = [
     "tests.fixtures.isolation",
     "tests.fixtures.emulators",
+    "tests.fixtures.pods",  # before cluster, which imports it: so pytest rewrites its asserts
     "tests.fixtures.cluster",
-    "tests.fixtures.pods",
     "tests.fixtures.kdebug_cli",
     "tests.fixtures.never_harm",
     "pytester",
