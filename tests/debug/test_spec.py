@@ -3,7 +3,7 @@ import itertools
 import pytest
 
 from kdebug.debug import spec
-from tests.fixtures.pods import build_pod
+from tests.fixtures.pods import build_pod, terminated
 
 
 def make_pod(containers=("app",), init=(), ephemeral=(), statuses=()):
@@ -206,7 +206,7 @@ def test_find_reusable_container(ephemeral, statuses, found):
             id="config error",
         ),
         pytest.param(
-            {"terminated": {"reason": "Error", "exitCode": 4}},
+            terminated("Error", 4),
             spec.StartupState("terminated", "Error", "", 4),
             id="terminated",
         ),

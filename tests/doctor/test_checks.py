@@ -31,7 +31,7 @@ from kdebug.doctor.checks import (
     server_minor_version,
 )
 from kdebug.errors import ExitCode
-from tests.fixtures.pods import build_pod, container, container_status
+from tests.fixtures.pods import build_pod, container, container_status, waiting
 
 needs_podsecurity = pytest.mark.skipif(
     importlib.util.find_spec("kdebug.security.podsecurity") is None,
@@ -202,12 +202,12 @@ def test_pod_security_summary_names_the_levels() -> None:
     ("pod", "expected"),
     [
         pytest.param(make_pod(), "pass", id="running"),
-        pytest.param(make_pod(state={"waiting": {"reason": "CrashLoopBackOff"}}), "fail", id="crash looping"),
+        pytest.param(make_pod(state=waiting("CrashLoopBackOff")), "fail", id="crash looping"),
         pytest.param(
             make_pod(phase="Succeeded", state={"terminated": {"reason": "Completed"}}), "fail", id="completed"
         ),
         pytest.param(
-            make_pod(phase="Pending", state={"waiting": {"reason": "ContainerCreating"}}),
+            make_pod(phase="Pending", state=waiting("ContainerCreating")),
             "fail",
             id="pending",
         ),
@@ -219,7 +219,7 @@ def test_check_target_state(pod: dict, expected: str) -> None:
 
 
 def test_crash_loop_suggests_a_copy_with_sleep() -> None:
-    check = check_target_state(make_target(make_pod(state={"waiting": {"reason": "CrashLoopBackOff"}})))
+    check = check_target_state(make_target(make_pod(state=waiting("CrashLoopBackOff"))))
     assert "CrashLoopBackOff" in check.message and "--copy-command 'sleep infinity'" in check.fix
 
 
