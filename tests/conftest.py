@@ -1,128 +1,15 @@
-"""Shared fixtures: a running emulator per test (empty or with the demo objects) and a pod builder."""
+"""The suite's fixtures live in tests/fixtures/ and are registered here, once.
 
-from __future__ import annotations
+never_harm judges every request kdebug sends to an emulator during the session (pytester: to test that
+plugin); isolation gives every test its own XDG directories.
+"""
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
-
-import pytest
-
-from kdebug_emulator import Emulator
-
-# fixtures shared across folders live in tests/fixtures/ and are registered here, once; never_harm judges
-# every request kdebug sends to an emulator during the session (pytester: to test that plugin)
-pytest_plugins = ["tests.fixtures.cluster", "tests.fixtures.never_harm", "pytester"]
-
-SCRATCH_IMAGE = "registry.kdebug.test/demo/web:1.0"
-
-PodBuilder = Callable[..., dict[str, Any]]
-
-
-def build_pod(
-    name: str = "app-pod",
-    containers: list[dict[str, Any] | str] | None = None,
-    *,
-    namespace: str = "default",
-    labels: dict[str, str] | None = None,
-    annotations: dict[str, str] | None = None,
-    security_context: dict[str, Any] | None = None,
-    ephemeral_containers: list[dict[str, Any]] | None = None,
-    restart_policy: str | None = None,
-) -> dict[str, Any]:
-    """A Pod dict; a container given as a string is a container of that name running the scratch image."""
-    specs = containers if containers is not None else [{"name": "app", "image": SCRATCH_IMAGE}]
-    pod: dict[str, Any] = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "containers": [
-                {"name": c, "image": SCRATCH_IMAGE} if isinstance(c, str) else dict(c) for c in specs
-            ]
-        },
-    }
-    if labels:
-        pod["metadata"]["labels"] = dict(labels)
-    if annotations:
-        pod["metadata"]["annotations"] = dict(annotations)
-    if security_context:
-        pod["spec"]["securityContext"] = dict(security_context)
-    if ephemeral_containers:
-        pod["spec"]["ephemeralContainers"] = [dict(c) for c in ephemeral_containers]
-    if restart_policy:
-        pod["spec"]["restartPolicy"] = restart_policy
-    return pod
-
-
-@pytest.fixture
-def make_pod() -> PodBuilder:
-    return build_pod
-
-
-@pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[Emulator]:
-    """A started emulator with only the default namespaces and the node; stopped after the test."""
-    emu = Emulator(workdir=tmp_path / "emulator")
-    emu.start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
-
-
-@pytest.fixture
-def demo_emulator(tmp_path: Path) -> Iterator[Emulator]:
-    """A started emulator holding the demo namespace's objects (pods web, api, deployment shop)."""
-    emu = Emulator(demo=True, workdir=tmp_path / "demo-emulator")
-    emu.start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
-
-
-class ApiClient:
-    """Plain HTTPS requests to the emulator as one user (bearer token), for exact status/body checks."""
-
-    def __init__(self, emu: Emulator, user: str = "admin"):
-        import requests
-
-        self.emu = emu
-        self.session = requests.Session()
-        self.session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
-        self.session.verify = str(emu.ca_path)
-        self.session.headers["Authorization"] = f"Bearer {emu.token(user)}"
-
-    def as_user(self, user: str) -> ApiClient:
-        return ApiClient(self.emu, user)
-
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        kwargs.setdefault("timeout", 30)
-        return self.session.request(method, self.emu.url + path, **kwargs)
-
-    def get(self, path: str, **kwargs: Any) -> Any:
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, body: Any, **kwargs: Any) -> Any:
-        return self.request("POST", path, json=body, **kwargs)
-
-    def patch(
-        self,
-        path: str,
-        body: Any,
-        content_type: str = "application/strategic-merge-patch+json",
-        **kwargs: Any,
-    ) -> Any:
-        import json
-
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        return self.request("PATCH", path, data=data, headers={"Content-Type": content_type}, **kwargs)
-
-    def put(self, path: str, body: Any, **kwargs: Any) -> Any:
-        return self.request("PUT", path, json=body, **kwargs)
-
-
-@pytest.fixture
-def api(emulator: Emulator) -> ApiClient:
-    return ApiClient(emulator)
+pytest_plugins = [
+    "tests.fixtures.isolation",
+    "tests.fixtures.emulators",
+    "tests.fixtures.pods",  # before cluster, which imports it: so pytest rewrites its asserts
+    "tests.fixtures.cluster",
+    "tests.fixtures.kdebug_cli",
+    "tests.fixtures.never_harm",
+    "pytester",
+]

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from kdebug.automation.results import RESULT_SCHEMA, schema_problems
-from tests.automation.conftest import audit_record, ephemeral_names, transcript_text
+from tests.automation.records import audit_record, transcript_text
+from tests.fixtures.kdebug_cli import ephemeral_names
 
 KDEBUG = str(Path(sys.executable).with_name("kdebug"))
 BY_HOST = 'case "$HOSTNAME" in web) exit 0;; *) echo "bad $HOSTNAME" >&2; exit 3;; esac'
@@ -230,7 +231,11 @@ def test_a_pod_that_cannot_be_debugged_fails_alone_and_is_recorded(
     kubeconfig, demo_emulator, run_kdebug, make_pod
 ):
     demo_emulator.apply(
-        make_pod("stuck", [{"name": "app", "image": "registry.kdebug.test/no/such:1"}], namespace="demo")
+        make_pod(
+            name="stuck",
+            containers=[{"name": "app", "image": "registry.kdebug.test/no/such:1"}],
+            namespace="demo",
+        )
     )
     result = run_kdebug("run", "web", "stuck", "-o", "json", "--", "true")
     pods = result.by_pod()

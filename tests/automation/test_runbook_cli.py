@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.automation.conftest import audit_record
+from tests.automation.records import audit_record
 
 EXAMPLES = sorted(Path(__file__).resolve().parents[2].joinpath("examples", "runbooks").glob("*.yaml"))
 

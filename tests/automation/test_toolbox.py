@@ -8,6 +8,7 @@ import pytest
 
 from kdebug.automation import toolbox
 from kdebug.debug import spec
+from tests.fixtures.pods import build_pod, container_status, running
 
 NOW = datetime(2026, 11, 27, 7, 0, 0, tzinfo=UTC)
 STARTED = "2026-11-27T06:50:00Z"  # ten minutes before NOW
@@ -27,12 +28,15 @@ def wanted(**changes):
 
 
 def pod_with(container, state=None):
-    state = state if state is not None else {"running": {"startedAt": STARTED}}
-    return {
-        "metadata": {"name": "web"},
-        "spec": {"containers": [{"name": "app"}], "ephemeralContainers": [container]},
-        "status": {"ephemeralContainerStatuses": [{"name": container["name"], "state": state}]},
-    }
+    state = running(STARTED) if state is None else state
+    return build_pod(
+        typed=False,
+        name="web",
+        namespace=None,
+        image=None,
+        ephemeral_containers=[container],
+        ephemeral_container_statuses=[container_status(container["name"], state)],
+    )
 
 
 EXISTING = wanted(name="kdebug-tbx-old00")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kdebug.errors import ExitCode
-from tests.conftest import SCRATCH_IMAGE
-from tests.debug.conftest import all_running, ephemeral_names
+from tests.fixtures.kdebug_cli import all_running, ephemeral_names
+from tests.fixtures.pods import SCRATCH_IMAGE
 
 
 def test_command_exit_code_is_kdebugs_exit_code(kubeconfig, run_kdebug):
@@ -57,7 +57,9 @@ def test_selector_without_match_names_the_selector(kubeconfig, run_kdebug):
     ],
 )
 def test_container_choice(demo_emulator, kubeconfig, run_kdebug, make_pod, args, pod_annotations, container):
-    demo_emulator.apply(make_pod("two", ["app", "sidecar"], namespace="demo", annotations=pod_annotations))
+    demo_emulator.apply(
+        make_pod(name="two", containers=["app", "sidecar"], namespace="demo", annotations=pod_annotations)
+    )
     demo_emulator.wait_for(lambda: all_running(demo_emulator, "demo", "two"), timeout=10)
     result = run_kdebug("attach", "two", *args, "--kubeconfig", str(kubeconfig), "--", "true")
     assert result.code == 0
@@ -66,7 +68,7 @@ def test_container_choice(demo_emulator, kubeconfig, run_kdebug, make_pod, args,
 
 
 def test_several_containers_without_hint_are_listed(demo_emulator, kubeconfig, run_kdebug, make_pod):
-    demo_emulator.apply(make_pod("two", ["app", "sidecar"], namespace="demo"))
+    demo_emulator.apply(make_pod(name="two", containers=["app", "sidecar"], namespace="demo"))
     demo_emulator.wait_for(lambda: all_running(demo_emulator, "demo", "two"), timeout=10)
     result = run_kdebug("attach", "two", "--kubeconfig", str(kubeconfig), "--", "true")
     assert result.code == ExitCode.USAGE
@@ -155,7 +157,7 @@ def test_unreachable_cluster_names_server(kubeconfig, demo_emulator, run_kdebug)
 
 def test_static_pod_is_refused(demo_emulator, kubeconfig, run_kdebug, make_pod):
     mirror = {"kubernetes.io/config.mirror": "x"}
-    demo_emulator.apply(make_pod("static", namespace="demo", annotations=mirror))
+    demo_emulator.apply(make_pod(name="static", namespace="demo", annotations=mirror))
     demo_emulator.wait_for(lambda: all_running(demo_emulator, "demo", "static"), timeout=10)
     result = run_kdebug("attach", "static", "--kubeconfig", str(kubeconfig), "--", "true")
     assert result.code == ExitCode.NOT_SUPPORTED
@@ -179,7 +181,7 @@ def test_statefulset_resolves_through_owner_references(demo_emulator, kubeconfig
             },
         }
     )
-    owned = make_pod("db-0", namespace="demo", labels={"app": "db"})
+    owned = make_pod(name="db-0", namespace="demo", labels={"app": "db"})
     owned["metadata"]["ownerReferences"] = [
         {
             "apiVersion": "apps/v1",
@@ -190,7 +192,9 @@ def test_statefulset_resolves_through_owner_references(demo_emulator, kubeconfig
         }
     ]
     demo_emulator.apply(owned)
-    demo_emulator.apply(make_pod("db-stray", namespace="demo", labels={"app": "db"}))  # same labels, no owner
+    demo_emulator.apply(
+        make_pod(name="db-stray", namespace="demo", labels={"app": "db"})
+    )  # same labels, no owner
     demo_emulator.wait_for(lambda: all_running(demo_emulator, "demo"), timeout=10)
     result = run_kdebug("attach", "sts/db", "--kubeconfig", str(kubeconfig), "--", "echo", "ok")
     assert (result.code, result.out) == (0, "ok\n")

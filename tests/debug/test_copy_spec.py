@@ -14,6 +14,7 @@ from kdebug.debug.copy_spec import (
     labels_breaking_selectors,
     leftover_copies,
 )
+from tests.fixtures.pods import build_pod, container, owner
 
 CREATED = datetime(2026, 11, 27, 6, 30, 0, tzinfo=UTC)
 PROBE = {"httpGet": {"path": "/healthz", "port": 8080}}
@@ -32,43 +33,37 @@ DEBUGGER = {
 
 def make_pod(name: str = "shop-7d9f8c6b5-x2x7q") -> dict:
     """A pod as the API returns it for a Deployment's replica."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": name,
+    return build_pod(
+        name=name,
+        namespace="lab",
+        uid="0b5c3c1e-8d41-4c39-9a43-2f1c0d1b9f00",
+        created="2026-11-26T10:00:00Z",
+        labels={"app": "shop", "tier": "web", "pod-template-hash": "7d9f8c6b5"},
+        annotations={"team": "payments", "kubectl.kubernetes.io/last-applied-configuration": "{}"},
+        owners=[owner("ReplicaSet", "shop-7d9f8c6b5", apiVersion="apps/v1")],
+        metadata_extra={
             "generateName": "shop-7d9f8c6b5-",
-            "namespace": "lab",
-            "uid": "0b5c3c1e-8d41-4c39-9a43-2f1c0d1b9f00",
             "resourceVersion": "4711",
-            "creationTimestamp": "2026-11-26T10:00:00Z",
-            "labels": {"app": "shop", "tier": "web", "pod-template-hash": "7d9f8c6b5"},
-            "annotations": {
-                "team": "payments",
-                "kubectl.kubernetes.io/last-applied-configuration": "{}",
-            },
-            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "shop-7d9f8c6b5"}],
             "managedFields": [{"manager": "kube-controller-manager"}],
         },
-        "spec": {
-            "nodeName": "node-1",
-            "restartPolicy": "Always",
-            "containers": [
-                {
-                    "name": "app",
-                    "image": "gcr.io/distroless/static-debian12",
-                    "command": ["/shop"],
-                    "args": ["--port", "8080"],
-                    "livenessProbe": PROBE,
-                    "readinessProbe": PROBE,
-                    "startupProbe": PROBE,
-                },
-                {"name": "sidecar", "image": "envoy", "readinessProbe": PROBE},
-            ],
-            "ephemeralContainers": [{"name": "kdebug-old", "image": "busybox", "targetContainerName": "app"}],
-        },
-        "status": {"phase": "Running", "podIP": "10.0.0.5"},
-    }
+        node_name="node-1",
+        restart_policy="Always",
+        containers=[
+            container(
+                "app",
+                "gcr.io/distroless/static-debian12",
+                command=["/shop"],
+                args=["--port", "8080"],
+                livenessProbe=PROBE,
+                readinessProbe=PROBE,
+                startupProbe=PROBE,
+            ),
+            container("sidecar", "envoy", readinessProbe=PROBE),
+        ],
+        ephemeral_containers=[container("kdebug-old", "busybox", targetContainerName="app")],
+        phase="Running",
+        status_extra={"podIP": "10.0.0.5"},
+    )
 
 
 def build(pod: dict | None = None, **kwargs) -> dict:

@@ -11,7 +11,8 @@ import pexpect
 import pytest
 
 from kdebug.errors import ExitCode
-from tests.debug.conftest import KDEBUG, STTY_STATE, ephemeral_names, spawn
+from tests.debug.helpers import STTY_STATE, spawn
+from tests.fixtures.kdebug_cli import KDEBUG, ephemeral_names
 
 BANNER_END = "the target's filesystem is at /proc/1/root"
 

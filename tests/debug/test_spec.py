@@ -3,18 +3,20 @@ import itertools
 import pytest
 
 from kdebug.debug import spec
+from tests.fixtures.pods import build_pod, terminated
 
 
 def make_pod(containers=("app",), init=(), ephemeral=(), statuses=()):
-    return {
-        "metadata": {"name": "web"},
-        "spec": {
-            "containers": [{"name": n} for n in containers],
-            "initContainers": [{"name": n} for n in init],
-            "ephemeralContainers": list(ephemeral),
-        },
-        "status": {"ephemeralContainerStatuses": list(statuses)},
-    }
+    return build_pod(
+        typed=False,
+        name="web",
+        namespace=None,
+        image=None,
+        containers=containers,
+        init_containers=init,
+        ephemeral_containers=ephemeral,
+        ephemeral_container_statuses=statuses,
+    )
 
 
 def suffixes(*values):
@@ -204,7 +206,7 @@ def test_find_reusable_container(ephemeral, statuses, found):
             id="config error",
         ),
         pytest.param(
-            {"terminated": {"reason": "Error", "exitCode": 4}},
+            terminated("Error", 4),
             spec.StartupState("terminated", "Error", "", 4),
             id="terminated",
         ),

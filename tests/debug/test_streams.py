@@ -7,7 +7,7 @@ import signal
 import subprocess
 
 from kdebug.errors import ExitCode
-from tests.debug.conftest import KDEBUG, ephemeral_names, run_console
+from tests.fixtures.kdebug_cli import KDEBUG, ephemeral_names, run_console
 
 
 def test_piped_stdin_reaches_command(kubeconfig):

@@ -31,6 +31,7 @@ from kdebug.doctor.checks import (
     server_minor_version,
 )
 from kdebug.errors import ExitCode
+from tests.fixtures.pods import build_pod, container, container_status, waiting
 
 needs_podsecurity = pytest.mark.skipif(
     importlib.util.find_spec("kdebug.security.podsecurity") is None,
@@ -50,21 +51,18 @@ def make_pod(
     annotations: dict | None = None,
     spec_extra: dict | None = None,
 ) -> dict:
-    return {
-        "metadata": {"name": "shop", "namespace": "lab", "annotations": annotations or {}},
-        "spec": {
-            "containers": [{"name": "app", "image": "gcr.io/distroless/static-debian12:nonroot"}],
-            "ephemeralContainers": ephemeral or [],
-            **(spec_extra or {}),
-        },
-        "status": {
-            "phase": phase,
-            "containerStatuses": [{"name": "app", "state": state if state is not None else {"running": {}}}],
-            "ephemeralContainerStatuses": [
-                {"name": name, "state": s} for name, s in (ephemeral_states or {}).items()
-            ],
-        },
-    }
+    return build_pod(
+        typed=False,
+        name="shop",
+        namespace="lab",
+        annotations=annotations or {},
+        containers=[container("app", "gcr.io/distroless/static-debian12:nonroot")],
+        ephemeral_containers=ephemeral or [],
+        spec_extra=spec_extra,
+        phase=phase,
+        container_statuses=[container_status("app", state)],
+        ephemeral_container_statuses=[container_status(n, s) for n, s in (ephemeral_states or {}).items()],
+    )
 
 
 def make_target(pod: dict | None = None, **extra) -> dict:
@@ -204,12 +202,12 @@ def test_pod_security_summary_names_the_levels() -> None:
     ("pod", "expected"),
     [
         pytest.param(make_pod(), "pass", id="running"),
-        pytest.param(make_pod(state={"waiting": {"reason": "CrashLoopBackOff"}}), "fail", id="crash looping"),
+        pytest.param(make_pod(state=waiting("CrashLoopBackOff")), "fail", id="crash looping"),
         pytest.param(
             make_pod(phase="Succeeded", state={"terminated": {"reason": "Completed"}}), "fail", id="completed"
         ),
         pytest.param(
-            make_pod(phase="Pending", state={"waiting": {"reason": "ContainerCreating"}}),
+            make_pod(phase="Pending", state=waiting("ContainerCreating")),
             "fail",
             id="pending",
         ),
@@ -221,7 +219,7 @@ def test_check_target_state(pod: dict, expected: str) -> None:
 
 
 def test_crash_loop_suggests_a_copy_with_sleep() -> None:
-    check = check_target_state(make_target(make_pod(state={"waiting": {"reason": "CrashLoopBackOff"}})))
+    check = check_target_state(make_target(make_pod(state=waiting("CrashLoopBackOff"))))
     assert "CrashLoopBackOff" in check.message and "--copy-command 'sleep infinity'" in check.fix
 
 

@@ -21,7 +21,7 @@ PATCH_TYPES = [
 
 @pytest.fixture
 def target(emulator, make_pod):
-    pod = emulator.apply(make_pod("target"))
+    pod = emulator.apply(make_pod(name="target"))
     emulator.wait_for(lambda: emulator.get("pods", "default", "target")["status"]["phase"] == "Running")
     return pod
 
@@ -50,7 +50,7 @@ def test_malformed_patch_is_400(api, target):
 
 
 def test_unknown_field_with_strict_validation_is_400(api, make_pod):
-    pod = make_pod("p1")
+    pod = make_pod(name="p1")
     pod["spec"]["foo"] = 1
     response = api.post(PODS, pod, params={"fieldValidation": "Strict"})
     assert _is_status(response, 400, "BadRequest")
@@ -58,7 +58,7 @@ def test_unknown_field_with_strict_validation_is_400(api, make_pod):
 
 
 def test_unknown_nested_fields_are_all_named(api, make_pod):
-    pod = make_pod("p1")
+    pod = make_pod(name="p1")
     pod["spec"]["containers"][0]["bogus"] = True
     pod["metadata"]["colour"] = "red"
     response = api.post(PODS, pod, params={"fieldValidation": "Strict"})
@@ -68,7 +68,7 @@ def test_unknown_nested_fields_are_all_named(api, make_pod):
 
 
 def test_unknown_field_without_strict_is_a_warning(api, make_pod):
-    pod = make_pod("p1")
+    pod = make_pod(name="p1")
     pod["spec"]["foo"] = 1
     response = api.post(PODS, pod)
     assert response.status_code == 201
@@ -88,7 +88,7 @@ def test_unknown_field_strict_on_patch_is_400_and_changes_nothing(api, emulator,
 
 def test_wrong_content_type_on_create_is_415(api, make_pod):
     response = api.request(
-        "POST", PODS, data=json.dumps(make_pod("p1")), headers={"Content-Type": "text/plain"}
+        "POST", PODS, data=json.dumps(make_pod(name="p1")), headers={"Content-Type": "text/plain"}
     )
     assert _is_status(response, 415, "UnsupportedMediaType")
 

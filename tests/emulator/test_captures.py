@@ -14,7 +14,7 @@ import requests
 import websocket
 
 from kdebug_emulator import Emulator
-from tests.conftest import build_pod
+from tests.fixtures.pods import build_pod
 
 CAPTURES = Path("/work/shared/k8s-captures/kubectl-requests/requests.jsonl")
 WEBSOCKET_HEADERS = {
@@ -98,7 +98,7 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Any:
     emu = Emulator(workdir=tmp_path_factory.mktemp("captures"))
     emu.start()
     try:
-        emu.apply(build_pod("scratch-app", namespace="lab"))
+        emu.apply(build_pod(name="scratch-app", namespace="lab"))
         emu.wait_for(lambda: emu.get("pods", "lab", "scratch-app")["status"]["phase"] == "Running")
         session = requests.Session()
         session.trust_env = False

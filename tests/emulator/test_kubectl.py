@@ -120,7 +120,7 @@ def _each(kubectl: str | None, emu, *args: str) -> subprocess.CompletedProcess[s
 
 @each_kubectl
 def test_debug_adds_an_ephemeral_container(emulator, make_pod, kubectl):
-    emulator.apply(make_pod("target"))
+    emulator.apply(make_pod(name="target"))
     result = _each(kubectl, emulator, "debug", "target", "--image=busybox:1.36", "--target=app",
                    "--attach=false")  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -132,7 +132,7 @@ def test_debug_adds_an_ephemeral_container(emulator, make_pod, kubectl):
 @each_kubectl
 def test_wait_sees_a_pod_become_ready(emulator, make_pod, kubectl):
     emulator.set_create_delay(1.0)  # not ready when kubectl first looks: it has to watch
-    emulator.apply(make_pod("slow"))
+    emulator.apply(make_pod(name="slow"))
     result = _each(kubectl, emulator, "wait", "--for=condition=Ready", "pod/slow", "--timeout=30s")
     assert (result.returncode, result.stdout.strip()) == (0, "pod/slow condition met"), result.stderr
 
@@ -145,7 +145,7 @@ def test_wait_sees_a_pod_become_ready(emulator, make_pod, kubectl):
 
 @needs_kubectl
 def test_debug_of_a_static_pod_prints_the_validation_error(emulator, make_pod):
-    emulator.apply(make_pod("target", annotations={"kubernetes.io/config.mirror": "x"}))
+    emulator.apply(make_pod(name="target", annotations={"kubernetes.io/config.mirror": "x"}))
     result = _kubectl(emulator, "debug", "target", "--image=busybox:1.36", "--attach=false")
     assert result.returncode == 1
     assert (
@@ -169,7 +169,7 @@ def test_auth_can_i_uses_the_rule_table(emulator, tmp_path):
 
 
 def _start_debugger(emulator, make_pod, *, tty: bool) -> None:
-    emulator.apply(make_pod("target"))
+    emulator.apply(make_pod(name="target"))
     result = _kubectl(
         emulator,
         "debug",
@@ -237,7 +237,7 @@ def test_interactive_debug_round_trip(emulator, make_pod, kubectl):
 
     if kubectl is None:
         pytest.skip("no kubectl binary found")
-    emulator.apply(make_pod("target"))
+    emulator.apply(make_pod(name="target"))
     args = ["--kubeconfig", str(emulator.kubeconfig), "debug", "-it", "target", "--image=busybox:1.36",
             "--target=app", "--", "sh"]  # fmt: skip
     child = pexpect.spawn(kubectl, args, timeout=30, encoding="utf-8")

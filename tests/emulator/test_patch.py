@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kdebug_emulator.patch import PatchError, apply_patch, json_patch, merge_patch, strategic_merge
+from tests.fixtures.pods import build_pod, container
 
 STRATEGIC = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"
@@ -22,14 +23,13 @@ CAPTURES = Path("/work/shared/k8s-captures/kubectl-requests/requests.jsonl")
 
 
 def make_pod(**spec: Any) -> dict[str, Any]:
-    base = {"containers": [{"name": "app", "image": "registry.test/app:1"}]}
-    base.update(spec)
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "web", "namespace": "lab", "labels": {"app": "web", "tier": "front"}},
-        "spec": base,
-    }
+    return build_pod(
+        name="web",
+        namespace="lab",
+        labels={"app": "web", "tier": "front"},
+        containers=[container("app", "registry.test/app:1")],
+        spec_extra=spec,
+    )
 
 
 def names(items: list[dict[str, Any]]) -> list[str]:

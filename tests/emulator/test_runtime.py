@@ -32,6 +32,7 @@ from kdebug_emulator.runtimes.process import (
     resolve_argv,
     session_members,
 )
+from tests.fixtures.pods import build_pod, container
 
 TIMEOUT = 15.0
 FIXED_TIME = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -104,19 +105,18 @@ class RecordingEvents:
             return found()[count - 1]
 
 
-def make_container(name: str, image: str = BUSYBOX, command: list[str] | None = None, **fields: Any) -> dict:
-    container: dict[str, Any] = {"name": name, "image": image, **fields}
-    if command is not None:
-        container["command"] = command
-    return container
+def make_container(name: str, image: str = BUSYBOX, **fields: Any) -> dict:
+    return container(name, image, **fields)
 
 
 def make_pod(name: str = "web", containers: list[dict] | None = None, restart_policy: str = "Always") -> dict:
-    containers = containers or [make_container("app", "registry.kdebug.test/demo/web:1.0")]
-    return {
-        "metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}"},
-        "spec": {"containers": containers, "restartPolicy": restart_policy},
-    }
+    return build_pod(
+        typed=False,
+        name=name,
+        uid=f"uid-{name}",
+        containers=containers or [make_container("app", "registry.kdebug.test/demo/web:1.0")],
+        restart_policy=restart_policy,
+    )
 
 
 class RuntimeHarness:

@@ -201,7 +201,7 @@ STREAM_POD = "/api/v1/namespaces/default/pods/target"
 
 @pytest.fixture
 def running_target(emulator, make_pod):
-    emulator.apply(make_pod("target"))
+    emulator.apply(make_pod(name="target"))
     emulator.wait_for(lambda: emulator.get("pods", "default", "target")["status"]["phase"] == "Running")
 
 

@@ -184,12 +184,14 @@ def test_request_log_records_method_path_query_user_agent_code_and_content_type(
 
 
 def test_request_log_records_the_labels_a_create_carries(api, emulator, make_pod):
-    api.post("/api/v1/namespaces/default/pods", make_pod("labelled", labels={"kdebug.dev/copy-of": "web"}))
+    api.post(
+        "/api/v1/namespaces/default/pods", make_pod(name="labelled", labels={"kdebug.dev/copy-of": "web"})
+    )
     assert emulator.requests[-1]["labels"] == {"kdebug.dev/copy-of": "web"}
 
 
 def test_request_log_records_the_labels_of_the_object_a_delete_removed(api, emulator, make_pod):
-    emulator.apply(make_pod("doomed", labels={"app": "shop"}))
+    emulator.apply(make_pod(name="doomed", labels={"app": "shop"}))
     api.request("DELETE", "/api/v1/namespaces/default/pods/doomed")
     assert (emulator.requests[-1]["method"], emulator.requests[-1]["labels"]) == ("DELETE", {"app": "shop"})
 
@@ -243,6 +245,6 @@ def test_temporary_workdir_is_removed_on_stop():
 
 def test_runtime_none_marks_containers_running_without_processes(tmp_path, make_pod):
     with Emulator(runtime="none", workdir=tmp_path / "emu") as emu:
-        emu.apply(make_pod("p1"))
+        emu.apply(make_pod(name="p1"))
         emu.wait_for(lambda: emu.get("pods", "default", "p1")["status"]["phase"] == "Running")
         assert emu.runtime_name == "none"

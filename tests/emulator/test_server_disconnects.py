@@ -56,7 +56,7 @@ def _complaints(caplog) -> list[str]:
 
 @pytest.fixture
 def target(emulator, make_pod):
-    emulator.apply(make_pod("target"))
+    emulator.apply(make_pod(name="target"))
     emulator.wait_for(lambda: emulator.get("pods", "default", "target")["status"]["phase"] == "Running")
 
 
@@ -70,7 +70,7 @@ def plain_emulator(tmp_path):
 
 def test_watch_client_gone_before_the_answer_starts_logs_nothing(plain_emulator, make_pod, caplog):
     for index in range(20):  # a long initial list: the reset lands before the answer starts
-        plain_emulator.apply(make_pod(f"pod-{index}"))
+        plain_emulator.apply(make_pod(name=f"pod-{index}"))
     path = "/api/v1/namespaces/default/pods"
     for _ in range(3):
         _send_and_vanish(plain_emulator, "GET", path + "?watch=true", {})
@@ -87,7 +87,7 @@ def tls_emulator(tmp_path):
 
 def test_watch_client_closing_during_a_long_backlog_logs_nothing(tls_emulator, make_pod, caplog):
     for index in range(20):
-        tls_emulator.apply(make_pod(f"pod-{index}"))
+        tls_emulator.apply(make_pod(name=f"pod-{index}"))
     path = "/api/v1/namespaces/default/pods"
     for _ in range(3):
         sock = _connect(tls_emulator)
@@ -99,20 +99,20 @@ def test_watch_client_closing_during_a_long_backlog_logs_nothing(tls_emulator, m
 
 
 def test_watch_client_leaving_mid_watch_logs_nothing(emulator, make_pod, caplog):
-    emulator.apply(make_pod("watched"))
+    emulator.apply(make_pod(name="watched"))
     path = "/api/v1/namespaces/default/pods"
     sock = _connect(emulator)
     request = f"GET {path}?watch=true HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {emulator.token()}\r\n\r\n"
     sock.sendall(request.encode())
     assert b"ADDED" in sock.recv(65536) + sock.recv(65536)  # headers, then the first event
     _reset(sock)
-    emulator.apply(make_pod("after-the-client-left"))  # an event with nobody left to read it
+    emulator.apply(make_pod(name="after-the-client-left"))  # an event with nobody left to read it
     _wait_until_answered(emulator, path)
     assert _complaints(caplog) == []
 
 
 def test_upload_cut_short_logs_nothing(plain_emulator, make_pod, caplog):
-    plain_emulator.apply(make_pod("target"))
+    plain_emulator.apply(make_pod(name="target"))
     path = POD + "/ephemeralcontainers"
     headers = {"Content-Type": "application/strategic-merge-patch+json", "Content-Length": "500"}
     _send_and_vanish(plain_emulator, "PATCH", path, headers, body=b'{"spec": {')

@@ -21,7 +21,7 @@ DEBUGGER = {
 
 @pytest.fixture
 def target(emulator, make_pod):
-    pod = emulator.apply(make_pod("target"))
+    pod = emulator.apply(make_pod(name="target"))
     emulator.wait_for(lambda: emulator.get("pods", "default", "target")["status"]["phase"] == "Running")
     return pod
 
@@ -140,7 +140,7 @@ def test_unknown_target_container_is_422(api, target):
 
 
 def test_static_pod_is_refused(api, emulator, make_pod):
-    emulator.apply(make_pod("target", annotations={"kubernetes.io/config.mirror": "abc"}))
+    emulator.apply(make_pod(name="target", annotations={"kubernetes.io/config.mirror": "abc"}))
     response = api.patch(EPHEMERAL, _smp(DEBUGGER))
     assert response.status_code == 422
     assert response.json()["message"] == (
@@ -203,7 +203,7 @@ def _restricted_namespace(api, mode="enforce"):
 
 def test_pod_security_enforce_refuses_a_non_compliant_debugger(api, emulator, make_pod):
     _restricted_namespace(api, "enforce")
-    emulator.apply(make_pod("target", namespace="locked"))  # in-process: no admission for the target
+    emulator.apply(make_pod(name="target", namespace="locked"))  # in-process: no admission for the target
     response = api.patch("/api/v1/namespaces/locked/pods/target/ephemeralcontainers", _smp(DEBUGGER))
     assert response.status_code == 403
     assert response.json()["message"].startswith(
@@ -213,7 +213,7 @@ def test_pod_security_enforce_refuses_a_non_compliant_debugger(api, emulator, ma
 
 def test_pod_security_warn_adds_a_warning_header(api, emulator, make_pod):
     _restricted_namespace(api, "warn")
-    emulator.apply(make_pod("target", namespace="locked"))
+    emulator.apply(make_pod(name="target", namespace="locked"))
     response = api.patch("/api/v1/namespaces/locked/pods/target/ephemeralcontainers", _smp(DEBUGGER))
     assert response.status_code == 200
     assert response.headers["Warning"].startswith(
@@ -223,7 +223,7 @@ def test_pod_security_warn_adds_a_warning_header(api, emulator, make_pod):
 
 def test_pod_security_enforce_refuses_a_non_compliant_pod_create(api, make_pod):
     _restricted_namespace(api, "enforce")
-    response = api.post("/api/v1/namespaces/locked/pods", make_pod("plain", namespace="locked"))
+    response = api.post("/api/v1/namespaces/locked/pods", make_pod(name="plain", namespace="locked"))
     assert response.status_code == 403
     assert response.json()["message"].startswith(
         'pods "plain" is forbidden: violates PodSecurity "restricted:latest": '

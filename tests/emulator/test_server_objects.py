@@ -62,7 +62,7 @@ def test_deployment_404_message_names_the_group(api):
 
 
 def test_created_pod_has_server_metadata(api, make_pod):
-    pod = api.post(PODS, make_pod("p1")).json()
+    pod = api.post(PODS, make_pod(name="p1")).json()
     meta = pod["metadata"]
     assert meta["uid"] and meta["creationTimestamp"].endswith("Z")
     assert int(meta["resourceVersion"]) > 0
@@ -70,7 +70,7 @@ def test_created_pod_has_server_metadata(api, make_pod):
 
 
 def test_created_pod_gets_defaults(api, make_pod):
-    pod = api.post(PODS, make_pod("p1")).json()
+    pod = api.post(PODS, make_pod(name="p1")).json()
     spec, container = pod["spec"], pod["spec"]["containers"][0]
     assert (spec["nodeName"], spec["restartPolicy"], spec["dnsPolicy"]) == (
         "kdebug-node",
@@ -94,12 +94,12 @@ def test_created_pod_gets_defaults(api, make_pod):
     ids=["no-tag", "latest", "tag", "digest"],
 )
 def test_image_pull_policy_default_follows_the_tag(api, make_pod, image, policy):
-    pod = api.post(PODS, make_pod("p1", [{"name": "c", "image": image}])).json()
+    pod = api.post(PODS, make_pod(name="p1", containers=[{"name": "c", "image": image}])).json()
     assert pod["spec"]["containers"][0]["imagePullPolicy"] == policy
 
 
 def test_created_pod_starts_pending_and_becomes_running(api, emulator, make_pod):
-    pod = api.post(PODS, make_pod("p1")).json()
+    pod = api.post(PODS, make_pod(name="p1")).json()
     assert pod["status"]["phase"] == "Pending"
     emulator.wait_for(lambda: emulator.get("pods", "default", "p1")["status"]["phase"] == "Running")
     status = emulator.get("pods", "default", "p1")["status"]
@@ -108,20 +108,20 @@ def test_created_pod_starts_pending_and_becomes_running(api, emulator, make_pod)
 
 
 def test_creating_an_existing_pod_is_409(api, make_pod):
-    api.post(PODS, make_pod("p1"))
-    response = api.post(PODS, make_pod("p1"))
+    api.post(PODS, make_pod(name="p1"))
+    response = api.post(PODS, make_pod(name="p1"))
     assert response.status_code == 409
     assert response.json() == already_exists("pods", "p1")
 
 
 def test_create_in_missing_namespace_is_404_for_the_namespace(api, make_pod):
-    response = api.post("/api/v1/namespaces/nope/pods", make_pod("p1", namespace="nope"))
+    response = api.post("/api/v1/namespaces/nope/pods", make_pod(name="p1", namespace="nope"))
     assert response.status_code == 404
     assert response.json()["message"] == 'namespaces "nope" not found'
 
 
 def test_create_with_mismatched_namespace_is_400(api, make_pod):
-    response = api.post(PODS, make_pod("p1", namespace="kube-system"))
+    response = api.post(PODS, make_pod(name="p1", namespace="kube-system"))
     assert response.status_code == 400
     assert response.json()["message"] == (
         "the namespace of the provided object does not match the namespace sent on the request"
@@ -129,14 +129,14 @@ def test_create_with_mismatched_namespace_is_400(api, make_pod):
 
 
 def test_generate_name_makes_a_name(api, make_pod):
-    pod = make_pod("ignored")
+    pod = make_pod(name="ignored")
     pod["metadata"] = {"generateName": "gen-"}
     name = api.post(PODS, pod).json()["metadata"]["name"]
     assert name.startswith("gen-") and len(name) == len("gen-") + 5
 
 
 def test_delete_pod_returns_it_and_removes_it(api, emulator, make_pod):
-    api.post(PODS, make_pod("p1"))
+    api.post(PODS, make_pod(name="p1"))
     response = api.request("DELETE", PODS + "/p1")
     assert response.status_code == 200
     assert response.json()["metadata"]["name"] == "p1"
@@ -179,7 +179,7 @@ def test_secret_string_data_is_stored_base64(api):
 
 
 def test_list_has_kind_and_resource_version(api, make_pod):
-    api.post(PODS, make_pod("p1"))
+    api.post(PODS, make_pod(name="p1"))
     body = api.get(PODS).json()
     assert body["kind"] == "PodList"
     assert int(body["metadata"]["resourceVersion"]) >= int(body["items"][0]["metadata"]["resourceVersion"])
@@ -187,8 +187,8 @@ def test_list_has_kind_and_resource_version(api, make_pod):
 
 def test_all_namespaces_list(api, make_pod):
     api.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}})
-    api.post(PODS, make_pod("a"))
-    api.post("/api/v1/namespaces/other/pods", make_pod("b", namespace="other"))
+    api.post(PODS, make_pod(name="a"))
+    api.post("/api/v1/namespaces/other/pods", make_pod(name="b", namespace="other"))
     assert _names(api.get("/api/v1/pods")) == ["a", "b"]
 
 
@@ -211,7 +211,7 @@ LABELLED = {"a": {"app": "web", "tier": "front"}, "b": {"app": "api"}, "c": {"ti
 )
 def test_label_selectors(api, make_pod, selector, expected):
     for name, labels in LABELLED.items():
-        api.post(PODS, make_pod(name, labels=labels))
+        api.post(PODS, make_pod(name=name, labels=labels))
     assert _names(api.get(PODS, params={"labelSelector": selector})) == expected
 
 
@@ -228,7 +228,7 @@ def test_label_selectors(api, make_pod, selector, expected):
 )
 def test_field_selectors(api, make_pod, selector, expected):
     for name in LABELLED:
-        api.post(PODS, make_pod(name))
+        api.post(PODS, make_pod(name=name))
     assert _names(api.get(PODS, params={"fieldSelector": selector})) == expected
 
 
@@ -240,7 +240,7 @@ def test_unsupported_field_selector_is_400(api):
 
 def test_limit_truncates_and_offers_continue(api, make_pod):
     for name in LABELLED:
-        api.post(PODS, make_pod(name))
+        api.post(PODS, make_pod(name=name))
     first = api.get(PODS, params={"limit": "2"}).json()
     assert [i["metadata"]["name"] for i in first["items"]] == ["a", "b"]
     rest = api.get(PODS, params={"limit": "2", "continue": first["metadata"]["continue"]}).json()
@@ -248,7 +248,7 @@ def test_limit_truncates_and_offers_continue(api, make_pod):
 
 
 def test_pod_table_has_kubectl_columns_and_partial_metadata_rows(api, emulator, make_pod):
-    api.post(PODS, make_pod("p1"))
+    api.post(PODS, make_pod(name="p1"))
     emulator.wait_for(lambda: emulator.get("pods", "default", "p1")["status"]["phase"] == "Running")
     table = api.get(PODS, headers={"Accept": TABLE_ACCEPT}).json()
     assert table["kind"] == "Table"
@@ -271,25 +271,25 @@ def test_namespace_table_columns(api):
 
 
 def test_emulator_apply_creates_then_replaces(emulator, make_pod):
-    first = emulator.apply(make_pod("p1", labels={"v": "1"}))
-    second = emulator.apply(make_pod("p1", labels={"v": "2"}))
+    first = emulator.apply(make_pod(name="p1", labels={"v": "1"}))
+    second = emulator.apply(make_pod(name="p1", labels={"v": "2"}))
     assert first["metadata"]["uid"] != second["metadata"]["uid"]
     assert emulator.get("pods", "default", "p1")["metadata"]["labels"] == {"v": "2"}
 
 
 def test_emulator_apply_creates_a_missing_namespace(emulator, make_pod):
-    emulator.apply(make_pod("p1", namespace="fresh"))
+    emulator.apply(make_pod(name="p1", namespace="fresh"))
     assert emulator.get("namespaces", None, "fresh") is not None
 
 
 def test_emulator_delete_removes_the_object(emulator, make_pod):
-    emulator.apply(make_pod("p1"))
+    emulator.apply(make_pod(name="p1"))
     emulator.delete("pods", "default", "p1")
     assert emulator.get("pods", "default", "p1") is None
 
 
 def test_deployment_table_shows_ready_replicas(demo_emulator):
-    from tests.conftest import ApiClient
+    from tests.fixtures.emulators import ApiClient
 
     api = ApiClient(demo_emulator)
     table = api.get("/apis/apps/v1/namespaces/demo/deployments", headers={"Accept": TABLE_ACCEPT}).json()

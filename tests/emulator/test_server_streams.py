@@ -21,7 +21,7 @@ DEBUGGER = {
 
 @pytest.fixture
 def target(emulator, make_pod):
-    pod = emulator.apply(make_pod("target"))
+    pod = emulator.apply(make_pod(name="target"))
     emulator.wait_for(lambda: emulator.get("pods", "default", "target")["status"]["phase"] == "Running")
     return pod
 
@@ -52,7 +52,7 @@ def test_unknown_container_is_400(api, target, kind):
 
 
 def test_several_containers_need_a_container_name(api, emulator, make_pod):
-    emulator.apply(make_pod("target", ["one", "two"]))
+    emulator.apply(make_pod(name="target", containers=["one", "two"]))
     response = api.get(f"{POD}/attach")
     assert response.status_code == 400
     assert (

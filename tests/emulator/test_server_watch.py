@@ -22,7 +22,7 @@ def _label_patch(api, name, value):
 
 
 def test_watch_from_zero_starts_with_added_events(api, make_pod):
-    api.post(PODS, make_pod("a"))
+    api.post(PODS, make_pod(name="a"))
     response, events = _watch(api, resourceVersion="0")
     with response:
         first = next(events)
@@ -31,7 +31,7 @@ def test_watch_from_zero_starts_with_added_events(api, make_pod):
 
 
 def test_watch_from_list_version_sees_later_changes_only(api, emulator, make_pod):
-    api.post(PODS, make_pod("a"))
+    api.post(PODS, make_pod(name="a"))
     # settled first: the runtime's own status updates would be later changes too
     emulator.wait_for(lambda: emulator.get("pods", "default", "a")["status"]["phase"] == "Running")
     listed = api.get(PODS).json()["metadata"]["resourceVersion"]
@@ -44,7 +44,7 @@ def test_watch_from_list_version_sees_later_changes_only(api, emulator, make_pod
 
 
 def test_watch_replays_events_after_an_old_version(api, make_pod):
-    created = api.post(PODS, make_pod("a")).json()
+    created = api.post(PODS, make_pod(name="a")).json()
     api.request("DELETE", f"{PODS}/a")
     since = int(created["metadata"]["resourceVersion"])
     response, events = _watch(api, resourceVersion=str(since), fieldSelector="metadata.name=a")
@@ -60,7 +60,7 @@ def test_watch_replays_events_after_an_old_version(api, make_pod):
 
 
 def test_watch_delete_event_is_delivered(api, make_pod):
-    api.post(PODS, make_pod("a"))
+    api.post(PODS, make_pod(name="a"))
     listed = api.get(PODS).json()["metadata"]["resourceVersion"]
     response, events = _watch(api, resourceVersion=listed, fieldSelector="metadata.name=a")
     with response:
@@ -70,8 +70,8 @@ def test_watch_delete_event_is_delivered(api, make_pod):
 
 
 def test_watch_label_selector_filters_events(api, make_pod):
-    api.post(PODS, make_pod("a", labels={"app": "x"}))
-    api.post(PODS, make_pod("b", labels={"app": "y"}))
+    api.post(PODS, make_pod(name="a", labels={"app": "x"}))
+    api.post(PODS, make_pod(name="b", labels={"app": "y"}))
     response, events = _watch(api, resourceVersion="0", labelSelector="app=y")
     with response:
         first = next(events)
@@ -81,7 +81,7 @@ def test_watch_label_selector_filters_events(api, make_pod):
 def test_too_old_resource_version_is_an_error_event_with_410(api, emulator, make_pod):
     emulator.store.set_history_limit(3)
     for name in ("a", "b", "c", "d"):
-        api.post(PODS, make_pod(name))
+        api.post(PODS, make_pod(name=name))
     response, events = _watch(api, resourceVersion="1")
     with response:
         event = next(events)
@@ -110,7 +110,7 @@ def test_timeout_without_bookmarks_ends_with_no_events(api):
 
 def test_watch_ends_cleanly_when_the_server_stops(tmp_path, make_pod):
     from kdebug_emulator import Emulator
-    from tests.conftest import ApiClient
+    from tests.fixtures.emulators import ApiClient
 
     emu = Emulator(workdir=tmp_path / "emu").start()
     try:
@@ -132,7 +132,7 @@ def test_watch_ends_cleanly_when_the_server_stops(tmp_path, make_pod):
 
 
 def test_streaming_list_sends_current_state_then_the_initial_events_end_bookmark(api, make_pod):
-    api.post(PODS, make_pod("a"))
+    api.post(PODS, make_pod(name="a"))
     response, events = _watch(
         api, sendInitialEvents="true", allowWatchBookmarks="true", resourceVersionMatch="NotOlderThan"
     )

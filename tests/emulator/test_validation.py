@@ -17,6 +17,7 @@ from kdebug_emulator.validation import (
     validate_ephemeral_update,
     validate_new_pod,
 )
+from tests.fixtures.pods import build_pod, container
 
 
 def make_pod(
@@ -24,16 +25,13 @@ def make_pod(
     ephemeral: list[dict[str, Any]] | None = None,
     **spec: Any,
 ) -> dict[str, Any]:
-    pod_spec: dict[str, Any] = {"containers": containers or [{"name": "app", "image": "registry.test/app:1"}]}
-    if ephemeral is not None:
-        pod_spec["ephemeralContainers"] = ephemeral
-    pod_spec.update(spec)
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "web", "namespace": "lab"},
-        "spec": pod_spec,
-    }
+    return build_pod(
+        name="web",
+        namespace="lab",
+        containers=containers or [container("app", "registry.test/app:1")],
+        ephemeral_containers=ephemeral,
+        spec_extra=spec,
+    )
 
 
 def debugger(name: str = "debugger-abcde", **fields: Any) -> dict[str, Any]:

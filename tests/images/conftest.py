@@ -17,12 +17,8 @@ from kdebug.images.catalog import RegistrySettings, load_catalog
 from kdebug.images.reference import ImageRef, parse_image_ref
 from kdebug.images.registry import EvidenceCache, RegistryClient
 from kdebug_emulator import localregistry, ocibuild
+from tests.images.registries import AUTH_PASSWORD, AUTH_USER, basic_auths
 
-needs_registry = pytest.mark.skipif(
-    not localregistry.available(), reason="Debian's docker-registry is not installed"
-)
-
-AUTH_USER, AUTH_PASSWORD = "puller", "pull-pass-123"
 JAVA_PAYLOAD_BYTES = 40 * 1024 * 1024  # bigger than the 32 MiB budget, like a JDK's modules file
 
 
@@ -63,10 +59,6 @@ def auth_registry() -> Iterator[localregistry.LocalRegistry]:
         pytest.skip("Debian's docker-registry is not installed")
     with localregistry.start_registry(users={AUTH_USER: AUTH_PASSWORD}) as running:
         yield running
-
-
-def basic_auths(host: str) -> dict[str, Any]:
-    return {host: {"auth": base64.b64encode(f"{AUTH_USER}:{AUTH_PASSWORD}".encode()).decode()}}
 
 
 @pytest.fixture(scope="session")
@@ -184,10 +176,6 @@ def kube(emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     path = emulator.write_kubeconfig(tmp_path / "kubeconfig")
     monkeypatch.setenv("KUBECONFIG", str(path))
     return connect(str(path))
-
-
-def unused_port() -> int:
-    return localregistry.free_port()
 
 
 class BearerProxy:

@@ -20,8 +20,7 @@ from kdebug.images.registry import (
     helper_credentials,
     load_credential_helpers,
 )
-
-from .conftest import AUTH_PASSWORD, AUTH_USER, needs_registry
+from tests.images.registries import AUTH_PASSWORD, AUTH_USER, needs_registry
 
 pytestmark = [pytest.mark.registry, needs_registry]
 

@@ -18,8 +18,7 @@ from kdebug.images.inspection import classify_container_image
 from kdebug.images.reference import parse_image_ref
 from kdebug.images.registry import RegistryClient
 from kdebug_emulator import ocibuild
-
-from .conftest import basic_auths, needs_registry, unused_port
+from tests.images.registries import basic_auths, needs_registry, unused_port
 
 TOP_KEYS = {"apiVersion", "kind", "pod", "platform", "target", "containers", "security"}
 CONTAINER_KEYS = {

@@ -19,8 +19,7 @@ from kdebug.images.registry import (
     credentials_for,
     load_docker_config_auths,
 )
-
-from .conftest import AUTH_PASSWORD, AUTH_USER, basic_auths, needs_registry, unused_port
+from tests.images.registries import AUTH_PASSWORD, AUTH_USER, basic_auths, needs_registry, unused_port
 
 pytestmark = [pytest.mark.registry, needs_registry]
 PLATFORM = "linux/amd64"

@@ -10,6 +10,7 @@ from kdebug.errors import PermissionDeniedError
 from kdebug.images.catalog import load_catalog
 from kdebug.images.classify import Classification, ImageKind, classify_image
 from kdebug.images.selection import choose_debug_image
+from tests.fixtures.pods import build_pod
 
 BUSYBOX = "docker.io/library/busybox:1.36.1"
 DIGEST = "sha256:" + "cd" * 32
@@ -30,13 +31,14 @@ def choose(
 def make_pod(
     pod_context: dict[str, Any] | None = None, container_context: dict[str, Any] | None = None
 ) -> dict:
-    container: dict[str, Any] = {"name": "app", "image": "x"}
-    if container_context is not None:
-        container["securityContext"] = container_context
-    return {
-        "metadata": {"name": "p", "namespace": "n"},
-        "spec": {"securityContext": pod_context or {}, "containers": [container]},
-    }
+    return build_pod(
+        typed=False,
+        name="p",
+        namespace="n",
+        image="x",
+        security_context=pod_context or {},
+        container_security_context=container_context,
+    )
 
 
 @pytest.mark.parametrize(

@@ -9,19 +9,18 @@ from kdebug.debug.copy_spec import COPY_OF_LABEL, COPY_PRELUDE_NAME, COPY_TARGET
 from kdebug.errors import ExitCode
 from kdebug.models import DEFAULT_DEBUG_IMAGE
 from tests.fixtures.cluster import mutating_requests
-from tests.integration.conftest import KDEBUG, console_env, env_of
+from tests.fixtures.kdebug_cli import KDEBUG, console_env, env_of
+from tests.fixtures.pods import build_pod, container
 
 
 def crashing_pod() -> dict:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "crashy", "namespace": "demo", "labels": {"app": "crashy"}},
-        "spec": {
-            "restartPolicy": "Always",
-            "containers": [{"name": "app", "image": DEFAULT_DEBUG_IMAGE, "command": ["sh", "-c", "exit 1"]}],
-        },
-    }
+    return build_pod(
+        name="crashy",
+        namespace="demo",
+        labels={"app": "crashy"},
+        restart_policy="Always",
+        containers=[container("app", DEFAULT_DEBUG_IMAGE, command=["sh", "-c", "exit 1"])],
+    )
 
 
 def is_crash_looping(emulator) -> bool:

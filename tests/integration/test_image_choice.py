@@ -6,7 +6,7 @@ import pytest
 
 from kdebug.errors import ExitCode
 from kdebug.models import DEFAULT_DEBUG_IMAGE
-from tests.integration.conftest import ephemeral_containers
+from tests.fixtures.kdebug_cli import ephemeral_containers
 
 DISTROLESS_DEBUG = "gcr.io/distroless/base-debian12:debug-nonroot"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.integration.conftest import add_privileged_debugger
+from tests.integration.helpers import add_privileged_debugger
 
 
 def test_json_has_the_profile_decision_for_a_nonroot_target(kubeconfig, run_kdebug):

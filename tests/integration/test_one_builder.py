@@ -9,7 +9,7 @@ import pytest
 
 from kdebug.errors import ExitCode
 from tests.fixtures.cluster import mutating_requests
-from tests.integration.conftest import KDEBUG, console_env, ephemeral_containers
+from tests.fixtures.kdebug_cli import KDEBUG, console_env, ephemeral_containers
 
 
 def test_run_without_profile_gets_a_profile_a_restricted_namespace_admits(

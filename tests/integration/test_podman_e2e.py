@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import namespace, target_pod
+from tests.integration.helpers import namespace, target_pod
 
 KDEBUG = [sys.executable, "-m", "kdebug"]
 

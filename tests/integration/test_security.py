@@ -6,7 +6,8 @@ import pytest
 
 from kdebug.errors import ExitCode
 from tests.fixtures.cluster import mutating_requests
-from tests.integration.conftest import add_privileged_debugger, ephemeral_containers
+from tests.fixtures.kdebug_cli import ephemeral_containers
+from tests.integration.helpers import add_privileged_debugger
 
 EXPECTED_USER = {  # (level, target) -> (runAsUser, runAsGroup) of the debugger, None: the image's (root)
     ("privileged", "root"): (None, None),

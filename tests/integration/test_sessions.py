@@ -10,7 +10,7 @@ import pexpect
 import pytest
 
 from kdebug.errors import ExitCode
-from tests.integration.conftest import KDEBUG, console_env, env_of, ephemeral_containers
+from tests.fixtures.kdebug_cli import KDEBUG, console_env, env_of, ephemeral_containers
 
 
 def only_session(sessions) -> dict:

@@ -11,6 +11,7 @@ from kdebug.kube.targets import (
     refuse_undebuggable,
 )
 from kdebug.models import TargetRef
+from tests.fixtures import pods
 
 
 def pod(
@@ -28,37 +29,25 @@ def pod(
     os_name=None,
     deleting=False,
 ):
-    running = set(containers) if running is None else set(running)
-    statuses = []
-    for c in containers:
-        if c in running:
-            state = {"running": {"startedAt": created}}
-        else:
-            state = {"waiting": {"reason": (waiting or "ContainerCreating")}}
-        statuses.append({"name": c, "state": state})
-    meta = {
-        "name": name,
-        "namespace": "demo",
-        "uid": f"uid-{name}",
-        "creationTimestamp": created,
-        "ownerReferences": [{"kind": k, "name": n, "uid": u} for k, n, u in owners],
-    }
-    if annotations:
-        meta["annotations"] = annotations
-    if deleting:
-        meta["deletionTimestamp"] = created
-    spec = {
-        "containers": [{"name": c, "image": "x"} for c in containers],
-        "initContainers": [{"name": c, "image": "x"} for c in init],
-    }
-    if os_name:
-        spec["os"] = {"name": os_name}
-    status = {
-        "phase": phase,
-        "containerStatuses": statuses,
-        "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-    }
-    return {"metadata": meta, "spec": spec, "status": status}
+    up = set(containers) if running is None else set(running)
+    started, creating = pods.running(created), pods.waiting(waiting or "ContainerCreating")
+    return pods.build_pod(
+        typed=False,
+        name=name,
+        namespace="demo",
+        uid=f"uid-{name}",
+        created=created,
+        owners=[pods.owner(k, n, uid=u) for k, n, u in owners],
+        annotations=annotations or None,
+        deleted=created if deleting else None,
+        image="x",
+        containers=containers,
+        init_containers=init,
+        os=os_name or None,
+        phase=phase,
+        container_statuses=[pods.container_status(c, started if c in up else creating) for c in containers],
+        ready=ready,
+    )
 
 
 @pytest.mark.parametrize(

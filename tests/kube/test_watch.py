@@ -16,15 +16,13 @@ from kdebug.errors import KdebugError, StartFailedError
 from kdebug.kube import client as kube
 from kdebug.kube import paths
 from kdebug.kube.watch import deadline_in, watch_object
+from tests.fixtures.pods import build_pod
 
 PODS = paths.pods_path("default")
 
 
 def pod(name: str, version: str, phase: str = "Pending") -> dict:
-    return {
-        "metadata": {"name": name, "namespace": "default", "resourceVersion": version},
-        "status": {"phase": phase},
-    }
+    return build_pod(typed=False, name=name, metadata_extra={"resourceVersion": version}, phase=phase)
 
 
 def running(obj: dict) -> dict | None:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from kdebug.security.podsecurity import LEVELS, check_pod, policy_from_labels
 from kdebug_emulator import status
+from tests.fixtures.pods import build_pod
 
 RESTRICTED_CONTEXT = {
     "runAsNonRoot": True,
@@ -32,14 +33,14 @@ def make_pod(
     annotations: dict[str, str] | None = None,
     **spec: Any,
 ) -> dict[str, Any]:
-    pod_spec: dict[str, Any] = {"containers": containers or [restricted_container()]}
-    if ephemeral is not None:
-        pod_spec["ephemeralContainers"] = ephemeral
-    pod_spec.update(spec)
-    metadata: dict[str, Any] = {"name": "web", "namespace": "lab"}
-    if annotations:
-        metadata["annotations"] = annotations
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec}
+    return build_pod(
+        name="web",
+        namespace="lab",
+        annotations=annotations or None,
+        containers=containers or [restricted_container()],
+        ephemeral_containers=ephemeral,
+        spec_extra=spec,
+    )
 
 
 def kubectl_debugger(name: str = "debugger-abcde", security: dict[str, Any] | None = None) -> dict[str, Any]:

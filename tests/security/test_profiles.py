@@ -18,6 +18,7 @@ from kdebug.security.profiles import (
     pod_with_ephemeral_container,
     validate_profile,
 )
+from tests.fixtures.pods import build_pod
 
 DEBUGGER = {
     "name": "kdebug-bcdfg",
@@ -40,15 +41,14 @@ def make_pod(
     pod_sc: dict | None = None,
     ephemeral: list[dict] | None = None,
 ) -> dict:
-    container: dict = {"name": "app", "image": "gcr.io/distroless/static-debian12"}
-    if container_sc is not None:
-        container["securityContext"] = container_sc
-    spec: dict = {"containers": [container]}
-    if pod_sc is not None:
-        spec["securityContext"] = pod_sc
-    if ephemeral:
-        spec["ephemeralContainers"] = ephemeral
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "shop", "namespace": "lab"}, "spec": spec}
+    return build_pod(
+        name="shop",
+        namespace="lab",
+        image="gcr.io/distroless/static-debian12",
+        container_security_context=container_sc,
+        security_context=pod_sc,
+        ephemeral_containers=ephemeral or None,
+    )
 
 
 def restricted_pod(run_as: tuple[int, int] | None = None, ephemeral: list[dict] | None = None) -> dict:

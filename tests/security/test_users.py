@@ -16,16 +16,18 @@ from kdebug.security.users import (
     proc_root_readable,
     runs_as_non_root,
 )
+from tests.fixtures.pods import build_pod
 
 
 def make_pod(container_sc: dict | None = None, pod_sc: dict | None = None) -> dict:
-    container: dict = {"name": "app", "image": "gcr.io/distroless/static"}
-    if container_sc is not None:
-        container["securityContext"] = container_sc
-    spec: dict = {"containers": [container]}
-    if pod_sc is not None:
-        spec["securityContext"] = pod_sc
-    return {"metadata": {"name": "shop", "namespace": "lab"}, "spec": spec}
+    return build_pod(
+        typed=False,
+        name="shop",
+        namespace="lab",
+        image="gcr.io/distroless/static",
+        container_security_context=container_sc,
+        security_context=pod_sc,
+    )
 
 
 @pytest.mark.parametrize(

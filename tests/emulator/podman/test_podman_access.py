@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kdebug.security.profiles import apply_profile
-from tests.emulator.podman.conftest import Harness, is_running, make_pod, run_debugger
+from tests.emulator.podman.harness import Harness, is_running, make_pod, run_debugger
 
 pytestmark = pytest.mark.podman
 

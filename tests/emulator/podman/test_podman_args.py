@@ -14,12 +14,15 @@ from kdebug_emulator.runtimes.podman import (
     run_as_non_root_refusal,
     security_args,
 )
+from tests.fixtures.pods import build_pod
 
 POD = {"metadata": {"name": "web", "namespace": "demo", "uid": "u-1"}, "spec": {}}
 
 
 def with_pod_context(context: dict[str, Any]) -> dict[str, Any]:
-    return {**POD, "spec": {"securityContext": context}}
+    return build_pod(
+        typed=False, name="web", namespace="demo", uid="u-1", containers=(), security_context=context
+    )
 
 
 def test_every_container_gets_the_pods_resolv_conf_like_the_kubelet_mounts_it() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kdebug_emulator.runtimes.podman import PodmanSetup, oci_runtime
-from tests.emulator.podman.conftest import WAIT_SECONDS, Harness, is_running, make_pod
+from tests.emulator.podman.harness import WAIT_SECONDS, Harness, is_running, make_pod
 
 pytestmark = pytest.mark.podman
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.emulator.podman.conftest import (
+from tests.emulator.podman.harness import (
     Harness,
     exec_in,
     is_running,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import websocket
 
-from tests.emulator.podman.conftest import (
+from tests.emulator.podman.harness import (
     WAIT_SECONDS,
     Harness,
     exec_in,
