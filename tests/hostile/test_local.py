@@ -32,7 +32,7 @@ from kdebug.console.progress import ProgressRenderer
 from kdebug.errors import ExitCode, StoreError
 from kdebug.sessions.recorder import open_recorder
 from kdebug.sessions.store import SessionStore
-from tests.debug.conftest import all_running
+from tests.fixtures.kdebug_cli import all_running
 
 OSC52 = "\x1b]52;c;ZWNobyBwd25lZA==\x07"  # writes "echo pwned" to the clipboard
 CLEAR = "\x1b[2J"
