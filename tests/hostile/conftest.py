@@ -63,7 +63,7 @@ class HostileServer:
         self.bytes_sent = 0
         self._httpd = _Server(("127.0.0.1", 0), ScriptedHandler)
         self._httpd.hostile = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
 
     @property
