@@ -19,11 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from kdebug.cli.main import main
 from kdebug.images.catalog import RegistrySettings, load_catalog
 from kdebug.images.inspection import classify_container_image
 from kdebug.images.reference import parse_image_ref
 from kdebug.images.registry import MAX_MANIFEST_BYTES, RegistryClient, RegistryError
+from kdebug_emulator import Emulator
 
 from .conftest import HostileServer, ScriptedHandler, respond, stream, trickle
 
@@ -455,3 +458,72 @@ def test_a_hostile_token_answer_is_a_one_line_error(
 
 def test_gzip_is_the_layer_format_the_fixtures_build() -> None:
     assert gzip.decompress(gzip_layer([], marker=False)) == bytes(1024)
+
+
+# --- through `kdebug inspect`: the command goes on, the reason is in the report ------------------
+
+WEB_MANIFEST = "/v2/demo/web/manifests/1.0"
+
+
+@pytest.fixture(scope="module")
+def demo_cluster() -> Any:
+    with Emulator(demo=True, runtime="none") as running:
+        yield running
+
+
+@pytest.fixture
+def inspect_web(
+    demo_cluster: Any,
+    hostile_server: HostileServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Callable[[], tuple[int, dict[str, Any]]]:
+    """`kdebug inspect web -n demo -o json` with the demo's registry mirrored to the hostile server."""
+    for name in ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
+        monkeypatch.setenv(name, str(tmp_path / name.lower()))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    monkeypatch.setenv("KUBECONFIG", str(demo_cluster.write_kubeconfig(tmp_path / "kubeconfig")))
+    config = {
+        "mirrors": [{"from": "registry.kdebug.test", "to": hostile_server.host}],
+        "registry": {"timeout": 0.5},  # so the image's deadline is 1.5 s
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("KDEBUG_CONFIG", str(tmp_path / "config.yaml"))
+
+    def run() -> tuple[int, dict[str, Any]]:
+        code = main(["inspect", "web", "-n", "demo", "-o", "json"])
+        return code, json.loads(capsys.readouterr().out or "{}")
+
+    return run
+
+
+INSPECTED: list[Any] = [
+    pytest.param(lambda path: challenge(f"file://{path}#"), "realm", id="file realm"),
+    pytest.param(
+        lambda path: lambda h: trickle(h, 200, b'{"config": {}, "pad": "' + b"x" * 200 + b'"}', 0.2),
+        "1.5s",
+        id="trickled manifest",
+    ),
+    pytest.param(lambda path: bytes_answer(NESTED), "not JSON", id="100k levels of nesting"),
+]
+
+
+@pytest.mark.parametrize(("answer", "words"), INSPECTED)
+def test_inspect_exits_zero_with_the_reason_and_classifies_from_the_name(
+    inspect_web: Callable[[], tuple[int, dict[str, Any]]],
+    hostile_server: HostileServer,
+    tmp_path: Path,
+    answer: Callable[[Path], Callable[[ScriptedHandler], None]],
+    words: str,
+) -> None:
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"token": "stolen-local-token"}))
+    hostile_server.route("GET", WEB_MANIFEST, answer(secret))
+    started = time.monotonic()
+    code, report = inspect_web()
+    assert code == 0 and time.monotonic() - started < 1.5 + 2.0
+    web = report["containers"][0]
+    error = web["registry"]["error"] or ""
+    assert web["registry"]["consulted"] and words in error and "\n" not in error, error
+    assert not any("stolen" in seen.headers.get("authorization", "") for seen in hostile_server.seen)
