@@ -320,6 +320,8 @@ def test_an_ordinary_layer_is_still_read(hostile_server: HostileServer) -> None:
 
 NESTED = b"[" * 100_000 + b"]" * 100_000
 ZERO_DIGEST = "sha256:" + "0" * 64
+CONFIG = json.dumps({"os": "linux", "architecture": "amd64", "config": {}}).encode()
+CONFIG_DIGEST = "sha256:" + hashlib.sha256(CONFIG).hexdigest()  # served by the table's registry
 
 
 def bytes_answer(body: bytes, status: int = 200) -> Callable[[ScriptedHandler], None]:
@@ -365,10 +367,12 @@ HOSTILE_MANIFESTS: list[Any] = [
     ),
     pytest.param(json_answer({"config": "sha256:abc"}), "config", id="config is a string"),
     pytest.param(
-        json_answer({"config": {"digest": ZERO_DIGEST}, "layers": "many"}), "layers", id="layers is a string"
+        json_answer({"config": {"digest": CONFIG_DIGEST}, "layers": "many"}),
+        "layers",
+        id="layers is a string",
     ),
     pytest.param(
-        json_answer({"config": {"digest": ZERO_DIGEST}, "layers": [{"size": "huge", "digest": 3}]}),
+        json_answer({"config": {"digest": CONFIG_DIGEST}, "layers": [{"size": "huge", "digest": 3}]}),
         "layers",
         id="layer entries of the wrong types",
     ),
@@ -398,6 +402,7 @@ def test_a_hostile_manifest_is_classified_from_the_name_with_the_reason(
     hostile_server: HostileServer, answer: Callable[[ScriptedHandler], None], words: str
 ) -> None:
     hostile_server.route("GET", MANIFEST_PATH, answer)
+    hostile_server.route("GET", f"/v2/acme/app/blobs/{CONFIG_DIGEST}", bytes_answer(CONFIG))
     started = time.monotonic()
     verdict, info = classify_container_image(
         f"{hostile_server.host}/acme/app:1", None, load_catalog({}), make_client(deadline=3.0), PLATFORM
