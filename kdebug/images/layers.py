@@ -1,14 +1,18 @@
 """Read a tar(.gz) layer stream for the few paths that tell images apart, and merge layers like overlayfs.
 
 A layer is read once, front to back (`tarfile` stream mode), keeping entry metadata for the paths
-that matter and the text of a few small files. Layers may be read out of order (smallest first),
-so each layer's result is kept separately and `merge_layers` applies them in their real order:
-`.wh.NAME` hides NAME of lower layers, `.wh..wh..opq` hides a directory's lower contents.
+that matter and the text of a few small files. A layer is the registry's word: its expanded size and
+its tar headers (PAX records, GNU long names) are capped, so a gzip bomb costs bounded time and memory.
+Layers may be read out of order (smallest first), so each layer's result is kept separately and
+`merge_layers` applies them in their real order: `.wh.NAME` hides NAME of lower layers,
+`.wh..wh..opq` hides a directory's lower contents.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -19,10 +23,17 @@ if TYPE_CHECKING:
 else:  # only reading a layer needs it: a classification served from the cache does not
     tarfile = lazy_module("tarfile")
 
-
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 MAX_TEXT_BYTES = 64 * 1024
+# Expanded bytes per layer: 16 times its compressed size, at least 64 MiB, at most 1 GiB. Real layers
+# expand 2-5x; a gzip of zeros expands 1000x.
+EXPANSION_RATIO = 16
+MIN_EXPANDED_CAP = 64 * 1024 * 1024
+MAX_EXPANDED_CAP = 1024 * 1024 * 1024
+# A PAX header or GNU long name is read whole into memory by tarfile; real ones are a few hundred bytes.
+MAX_TAR_HEADER_BYTES = 1024 * 1024
+READ_CHUNK = 64 * 1024
 
 # Paths whose text is kept (small files only).
 TEXT_PATHS = (
@@ -68,6 +79,45 @@ MARKER_PATTERNS = (
 )
 
 
+class LayerCapError(Exception):
+    """A layer went past a cap (expanded size, tar header size): the rest of it is not read."""
+
+
+def expanded_cap(compressed_size: int) -> int:
+    return min(MAX_EXPANDED_CAP, max(MIN_EXPANDED_CAP, EXPANSION_RATIO * compressed_size))
+
+
+class _Inflated:
+    """gzip members inflated as tarfile asks, never more than `limit` bytes in all, `READ_CHUNK` at a time."""
+
+    def __init__(self, raw: IO[bytes], limit: int, inflater: Callable[[], Any]):
+        self.raw = raw
+        self.limit = limit
+        self.new_inflater = inflater
+        self.inflater = inflater()
+        self.expanded = 0
+
+    def read(self, size: int = -1) -> bytes:
+        want = size if size and size > 0 else READ_CHUNK
+        while True:
+            data = self.inflater.unconsumed_tail
+            if not data and self.inflater.eof:  # the next gzip member, if any
+                data = self.inflater.unused_data or self.raw.read(READ_CHUNK)
+                if not data:
+                    return b""
+                self.inflater = self.new_inflater()
+            elif not data:
+                data = self.raw.read(READ_CHUNK)
+                if not data:
+                    return b""
+            out = self.inflater.decompress(data, want)
+            if out:
+                self.expanded += len(out)
+                if self.expanded > self.limit:
+                    raise LayerCapError(f"layer expands to more than {self.limit} bytes")
+                return out
+
+
 @dataclass
 class LayerFiles:
     """What one layer contributes: kept entries, kept text, whiteouts, opaque directories, entry count."""
@@ -90,11 +140,33 @@ def is_interesting(path: str) -> bool:
     return path in TEXT_PATHS or any(fnmatch.fnmatchcase(path, pattern) for pattern in MARKER_PATTERNS)
 
 
-def read_layer(stream: IO[bytes], compressed: bool = True) -> LayerFiles:
-    """Read one layer stream; raises tarfile.TarError / OSError (and the budget error of the stream)."""
+def read_layer(
+    stream: IO[bytes], compressed: bool = True, max_expanded: int = MIN_EXPANDED_CAP
+) -> LayerFiles:
+    """Read one layer stream; raises tarfile.TarError / OSError / zlib.error (and the stream's budget
+    error), LayerCapError past `max_expanded` inflated bytes or a tar header over MAX_TAR_HEADER_BYTES."""
+    header_types = (
+        tarfile.XHDTYPE,
+        tarfile.XGLTYPE,
+        tarfile.SOLARIS_XHDTYPE,
+        tarfile.GNUTYPE_LONGNAME,
+        tarfile.GNUTYPE_LONGLINK,
+    )
+
+    class BoundedTarInfo(tarfile.TarInfo):
+        def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
+            # tarfile reads these headers' whole payload into memory before looking at it
+            if self.type in header_types and self.size > MAX_TAR_HEADER_BYTES:
+                raise LayerCapError(f"a tar header of {self.size} bytes")
+            return super()._proc_member(archive)  # type: ignore[misc]
+
     result = LayerFiles()
-    mode = "r|gz" if compressed else "r|"
-    with tarfile.open(fileobj=stream, mode=mode) as archive:
+    source: IO[bytes] | _Inflated = (
+        _Inflated(stream, max_expanded, lambda: zlib.decompressobj(zlib.MAX_WBITS | 16))
+        if compressed
+        else stream
+    )
+    with tarfile.open(fileobj=source, mode="r|", tarinfo=BoundedTarInfo) as archive:  # type: ignore[arg-type]
         for member in archive:
             _record_member(archive, member, result)
     return result

@@ -5,8 +5,13 @@
   ($DOCKER_CONFIG/config.json), then its credential helpers (`credHelpers`, `credsStore`), run only when a
   registry asks for credentials nothing else had. Secrets never reach a message.
 - Transport: HTTPS with the system CAs; plain HTTP for loopback hosts and the `registry.insecure` list.
-  Every request has a socket timeout, and one image's evidence has an overall deadline; 429/5xx and
-  dropped connections are retried (bounded), stalls and refusals are not (they would not get better).
+  Every request has a socket timeout, and one image's evidence has an overall deadline that a watchdog
+  enforces on every socket (a trickled body or header ends on time); 429/5xx and dropped connections
+  are retried (bounded), stalls and refusals are not (they would not get better).
+- Trust: the registry's answers are its word only. A token realm must be https (plain http only where
+  the registry may be plain http), basic credentials never go to another origin over plain http,
+  redirects go to http(s) only and carry no Authorization; manifests, configs and token answers are
+  capped in size and checked in shape; server text in messages is capped (docs/security.md).
 - Reading: manifest (an index is resolved to the platform), config blob (digest checked), then the
   layers smallest first while they fit the byte budget, each streamed once through kdebug.images.layers.
 - Cache: on disk under kdebug.config.cache_dir()/registry, by manifest digest (and tag -> digest for a
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -25,6 +31,7 @@ import re
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -34,16 +41,17 @@ from typing import IO, TYPE_CHECKING, Any
 
 from kdebug.errors import ExitCode, KdebugError
 from kdebug.images.catalog import RegistrySettings
-from kdebug.images.layers import LayerFiles, merge_layers, read_layer
+from kdebug.images.layers import LayerCapError, LayerFiles, expanded_cap, merge_layers, read_layer
 from kdebug.images.reference import DOCKER_HUB, ImageRef
 from kdebug.lazy import lazy_module
 
 if TYPE_CHECKING:
     import urllib.error
 
-# Only a registry request needs urllib.request: a classification served from the disk cache does not.
+# Only a registry request needs these: a classification served from the disk cache does not.
 urllib_request = lazy_module("urllib.request")
 urllib_error = lazy_module("urllib.error")
+http_client = lazy_module("http.client")
 
 
 INDEX_TYPES = (
@@ -63,6 +71,10 @@ TAR_LAYER_TYPES = ("application/vnd.oci.image.layer.v1.tar",)
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
+MAX_TOKEN_BYTES = 1024 * 1024
+MAX_SERVER_TEXT = 120  # characters of server-chosen text (media types, platforms, realms) in a message
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$|^sha512:[0-9a-f]{128}$")
+TOKEN = re.compile(r"^[\x21-\x7e]{1,65536}$")  # what may go into an Authorization header, and no more
 TAG_CACHE_SECONDS = 600
 # A registry that could not be reached (no route, no name, refused, timed out) is not asked again for
 # this long: an air-gapped or private registry would otherwise cost every `attach` a connection
@@ -90,6 +102,14 @@ class BudgetExceededError(Exception):
 
 class DeadlineExpiredError(TimeoutError):
     """One image's overall time ran out: the registry answers, just not fast enough for all of it."""
+
+
+class RedirectRefusedError(Exception):
+    """A redirect to a scheme kdebug does not follow (only http and https), or from https down to http."""
+
+    def __init__(self, scheme: str):
+        super().__init__(scheme)
+        self.scheme = scheme
 
 
 @dataclass
@@ -312,13 +332,39 @@ class EvidenceCache:
 
 
 class _Deadline:
+    """One image's (or one push's) overall time. Socket timeouts bound each read; `watch` bounds them
+    all: a body or headers trickled a byte at a time never trip a per-read timeout, so when the time
+    is up every watched socket is shut down and the blocked read returns."""
+
     def __init__(self, seconds: float, clock: Callable[[], float]):
         self.clock = clock
         self.end = clock() + seconds
         self.seconds = seconds
+        self._sockets: list[socket.socket] = []
+        self._timer: Any = None
 
     def remaining(self) -> float:
         return self.end - self.clock()
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+    def watch(self, sock: socket.socket) -> None:
+
+        self._sockets.append(sock)
+        if self._timer is None:
+            self._timer = threading.Timer(max(self.remaining(), 0.0), self._expire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _expire(self) -> None:
+        for sock in list(self._sockets):
+            with contextlib.suppress(OSError):  # already closed: nothing to stop
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 class RegistryClient:
@@ -345,6 +391,7 @@ class RegistryClient:
         self.stats = RegistryStats()
         self._tokens: dict[tuple[str, str], str] = {}
         self._ssl_context: ssl.SSLContext | None = None
+        self._opener: Any = None
 
     @property
     def _ssl(self) -> ssl.SSLContext:
@@ -364,12 +411,26 @@ class RegistryClient:
         want_files: Callable[[dict[str, Any]], bool] = lambda config: True,
     ) -> dict[str, Any]:
         """Manifest digest, config, history, files, from_cache; RegistryError if it cannot answer."""
-        deadline = _Deadline(self.deadline_seconds, self.monotonic)
         auths = {**self.docker_auths, **(pull_auths or {})}
         cached = self._cached_evidence(ref, platform, digest_hint)
         if cached is not None and (cached.get("files") is not None or not want_files(cached["image_config"])):
             self.stats.cache_hits += 1
             return _evidence_view(cached, from_cache=True)
+        deadline = _Deadline(self.deadline_seconds, self.monotonic)
+        try:
+            return self._fetch_evidence(ref, platform, auths, deadline, digest_hint, want_files)
+        finally:
+            deadline.close()
+
+    def _fetch_evidence(
+        self,
+        ref: ImageRef,
+        platform: str,
+        auths: dict[str, Any],
+        deadline: _Deadline,
+        digest_hint: str | None,
+        want_files: Callable[[dict[str, Any]], bool],
+    ) -> dict[str, Any]:
         resolved = self.resolve(ref, platform, auths, deadline, digest_hint)
         image_config = self.fetch_config(resolved, auths, deadline)
         record: dict[str, Any] = {
@@ -411,28 +472,37 @@ class RegistryClient:
         index_digest = None
         if media_type in INDEX_TYPES or "manifests" in body:
             index_digest = digest
+            if not isinstance(body.get("manifests"), list):
+                raise RegistryError(f"{ref}: the registry sent an index whose manifests are not a list")
             child = pick_platform(body, platform)
             if child is None:
                 available = ", ".join(
-                    sorted(_platform_string(m.get("platform") or {}) for m in body["manifests"])
+                    sorted(
+                        _platform_string(m.get("platform"))
+                        for m in body["manifests"]
+                        if isinstance(m, dict) and isinstance(m.get("platform"), dict)
+                    )
                 )
                 raise RegistryError(
-                    f"{ref} has no image for platform {platform} (it has: {available or 'none'})"
+                    f"{ref} has no image for platform {platform} (it has: {_capped(available) or 'none'})"
                 )
+            child_digest = _valid_digest(ref, child.get("digest"), "index entry")
             if self.cache is not None:
-                self.cache.put_image(digest, {"platforms": {platform: child["digest"]}})
-            body, media_type, digest = self._get_manifest(ref, child["digest"], auths, deadline)
+                self.cache.put_image(digest, {"platforms": {platform: child_digest}})
+            body, media_type, digest = self._get_manifest(ref, child_digest, auths, deadline)
         if self.cache is not None and not ref.digest:
             self.cache.put_tag(_tag_key(ref, platform), index_digest or digest)
-        config = body.get("config") or {}
-        if not config.get("digest"):
-            raise RegistryError(f"{ref}: the registry sent a manifest without a config ({media_type})")
+        config = body.get("config")
+        if not isinstance(config, dict) or not config.get("digest"):
+            raise RegistryError(
+                f"{ref}: the registry sent a manifest without a config ({_capped(media_type)})"
+            )
         return ResolvedImage(
             ref=ref,
             manifest_digest=digest,
             index_digest=index_digest,
-            config_digest=config["digest"],
-            layers=list(body.get("layers") or []),
+            config_digest=_valid_digest(ref, config["digest"], "config"),
+            layers=_valid_layers(ref, body.get("layers")),
         )
 
     def _get_first_manifest(
@@ -455,17 +525,15 @@ class RegistryClient:
         with self._request(
             "GET", ref, path, auths, deadline, headers={"Accept": ACCEPT}, kind="manifest"
         ) as resp:
-            raw = _read_limited(resp, MAX_MANIFEST_BYTES)
+            raw = _read_body(resp, MAX_MANIFEST_BYTES, deadline, ref, "manifest")
             media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
         self.stats.bytes_downloaded += len(raw)
         digest = "sha256:" + hashlib.sha256(raw).hexdigest()
         if reference.startswith("sha256:") and digest != reference:
             raise RegistryError(f"{ref}: manifest digest mismatch (asked {reference}, got {digest})")
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            raise RegistryError(f"{ref}: the registry sent a manifest that is not JSON") from None
-        return body, body.get("mediaType") or media_type, digest
+        body = _json_object(raw, ref, "a manifest")
+        declared = body.get("mediaType")
+        return body, declared if isinstance(declared, str) and declared else media_type, digest
 
     def fetch_config(
         self, resolved: ResolvedImage, auths: dict[str, Any], deadline: _Deadline
@@ -473,15 +541,15 @@ class RegistryClient:
         raw = self._get_blob_bytes(resolved.ref, resolved.config_digest, auths, deadline, MAX_CONFIG_BYTES)
         if "sha256:" + hashlib.sha256(raw).hexdigest() != resolved.config_digest:
             raise RegistryError(f"{resolved.ref}: config blob digest mismatch")
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            raise RegistryError(f"{resolved.ref}: the image config is not JSON") from None
+        data = _json_object(raw, resolved.ref, "an image config")
+        history = data.get("history")
         return {
-            "config": data.get("config") or {},
-            "history": data.get("history") or [],
-            "os": data.get("os"),
-            "architecture": data.get("architecture"),
+            "config": _sound_config(data.get("config")),
+            "history": [step for step in history if isinstance(step, dict)]
+            if isinstance(history, list)
+            else [],
+            "os": data.get("os") if isinstance(data.get("os"), str) else None,
+            "architecture": data.get("architecture") if isinstance(data.get("architecture"), str) else None,
         }
 
     def read_files(
@@ -491,7 +559,8 @@ class RegistryClient:
         budget = self.settings.byte_budget
         per_layer: list[LayerFiles | None] = [None] * len(resolved.layers)
         order = sorted(range(len(resolved.layers)), key=lambda i: int(resolved.layers[i].get("size") or 0))
-        skipped = []
+        skipped: list[int] = []
+        capped: list[int] = []
         for index in order:
             layer = resolved.layers[index]
             size = int(layer.get("size") or 0)
@@ -499,11 +568,15 @@ class RegistryClient:
             if size > budget or media_type not in GZIP_LAYER_TYPES + TAR_LAYER_TYPES:
                 skipped.append(index)
                 continue
-            per_layer[index] = self._read_layer(resolved.ref, layer, auths, deadline, budget)
+            try:
+                per_layer[index] = self._read_layer(resolved.ref, layer, auths, deadline, budget)
+            except LayerCapError:
+                capped.append(index)  # a decompression bomb or a giant tar header: the rest is not read
             budget -= size
         files = merge_layers(per_layer)
         files["bytes_budget"] = self.settings.byte_budget
         files["layers_skipped"] = skipped
+        files["layers_capped"] = capped
         return files
 
     def _read_layer(
@@ -512,11 +585,16 @@ class RegistryClient:
         path = f"/v2/{ref.repository}/blobs/{layer['digest']}"
         with self._request("GET", ref, path, auths, deadline, kind="layer") as resp:
             counted = _CountingReader(resp, budget, self, deadline)
+            compressed = layer.get("mediaType") in GZIP_LAYER_TYPES
             try:
-                return read_layer(counted, compressed=layer.get("mediaType") in GZIP_LAYER_TYPES)
+                return read_layer(counted, compressed, expanded_cap(int(layer.get("size") or 0)))
             except BudgetExceededError:
                 return None
+            except DeadlineExpiredError:
+                raise _deadline_error(ref, deadline) from None
             except (OSError, EOFError) as exc:
+                if deadline.expired():  # the watchdog shut the socket: the time is up, not the layer bad
+                    raise _deadline_error(ref, deadline) from None
                 if isinstance(exc, TimeoutError | socket.timeout):
                     raise RegistryError(f"registry {ref.registry} stalled while sending a layer") from None
                 return None
@@ -531,7 +609,7 @@ class RegistryClient:
         with self._request(
             "GET", ref, f"/v2/{ref.repository}/blobs/{digest}", auths, deadline, kind="blob"
         ) as resp:
-            raw = _read_limited(resp, limit)
+            raw = _read_body(resp, limit, deadline, ref, "blob")
         self.stats.bytes_downloaded += len(raw)
         return raw
 
@@ -541,9 +619,18 @@ class RegistryClient:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         auths = {**self.docker_auths, **(auths or {})}
         deadline = _Deadline(max(self.deadline_seconds, 60.0), self.monotonic)
+        try:
+            self._push_blob(ref, data, digest, auths, deadline)
+        finally:
+            deadline.close()
+        return digest
+
+    def _push_blob(
+        self, ref: ImageRef, data: bytes, digest: str, auths: dict[str, Any], deadline: _Deadline
+    ) -> None:
         path = f"/v2/{ref.repository}/blobs/{digest}"
         if self._exists(ref, path, auths, deadline):
-            return digest
+            return
         start = f"/v2/{ref.repository}/blobs/uploads/"
         with self._request("POST", ref, start, auths, deadline, kind="upload", push=True, ok=(202,)) as resp:
             location = resp.headers.get("Location", "")
@@ -563,7 +650,6 @@ class RegistryClient:
             ok=(201,),
         ):
             pass
-        return digest
 
     def push_manifest(
         self, ref: ImageRef, body: bytes, media_type: str, reference: str, auths: dict[str, Any] | None = None
@@ -571,17 +657,20 @@ class RegistryClient:
         auths = {**self.docker_auths, **(auths or {})}
         deadline = _Deadline(max(self.deadline_seconds, 30.0), self.monotonic)
         path = f"/v2/{ref.repository}/manifests/{reference}"
-        with self._request(
-            "PUT",
-            ref,
-            path,
-            auths,
-            deadline,
-            headers={"Content-Type": media_type},
-            body=body,
-            kind="manifest",
-            push=True,
-            ok=(201,),
+        with (
+            contextlib.closing(deadline),
+            self._request(
+                "PUT",
+                ref,
+                path,
+                auths,
+                deadline,
+                headers={"Content-Type": media_type},
+                body=body,
+                kind="manifest",
+                push=True,
+                ok=(201,),
+            ),
         ):
             pass
         return "sha256:" + hashlib.sha256(body).hexdigest()
@@ -602,6 +691,7 @@ class RegistryClient:
         return f"{'http' if self.is_plain_http(host) else 'https'}://{host}"
 
     def is_plain_http(self, host: str) -> bool:
+        host = host.lower()
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
         return host in self.settings.insecure or name in ("localhost", "[::1]") or name.startswith("127.")
 
@@ -626,6 +716,7 @@ class RegistryClient:
                 f"registry {ref.registry} unreachable {age:.0f}s ago ({reason}); "
                 f"not asked again for {UNREACHABLE_CACHE_SECONDS}s"
             )
+
         url = path if path.startswith("http") else self._base(ref) + path
         scope_actions = "pull,push" if push else "pull"
         challenges = 0  # a second one only after an anonymous token, when a credential helper may help
@@ -661,28 +752,44 @@ class RegistryClient:
                     self.sleep(min(0.2 * attempt, max(deadline.remaining() / 4, 0)))
                     continue
                 raise self._http_error(ref, status, exc, method) from None
+            except RedirectRefusedError as exc:
+                raise RegistryError(
+                    f"registry {ref.registry}: refused to follow a redirect to {_capped(exc.scheme)} "
+                    "(kdebug follows http and https only, and never from https to plain http)"
+                ) from None
             except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as exc:
+                if deadline.expired():
+                    raise _deadline_error(ref, deadline) from None
                 if attempt <= self.settings.retries and deadline.remaining() > 0.5:
                     continue
                 raise RegistryError(
                     f"registry {ref.registry} dropped the connection ({type(exc).__name__})"
                 ) from None
             except DeadlineExpiredError:
+                raise _deadline_error(ref, deadline) from None
+            except http_client.HTTPException as exc:  # not HTTP at all: a bad status line, endless headers
+                if deadline.expired():
+                    raise _deadline_error(ref, deadline) from None
                 raise RegistryError(
-                    f"registry {ref.registry}: the image's evidence took longer than "
-                    f"{self.deadline_seconds:g}s (timeout)"
+                    f"registry {ref.registry} did not answer in HTTP ({type(exc).__name__})"
                 ) from None
             except TimeoutError:
+                if deadline.expired():
+                    raise _deadline_error(ref, deadline) from None
                 self._remember_unreachable(ref, "timed out")
                 raise RegistryError(
                     f"registry {ref.registry} did not answer within {self.settings.timeout:g}s (timeout)"
                 ) from None
             except urllib_error.URLError as exc:
+                if deadline.expired():
+                    raise _deadline_error(ref, deadline) from None
                 self._remember_unreachable(ref, _reason_text(exc.reason))
                 raise RegistryError(
                     f"registry {ref.registry} unreachable: {_reason_text(exc.reason)}"
                 ) from None
             except OSError as exc:
+                if deadline.expired():
+                    raise _deadline_error(ref, deadline) from None
                 self._remember_unreachable(ref, exc.strerror or type(exc).__name__)
                 raise RegistryError(
                     f"registry {ref.registry} unreachable: {exc.strerror or type(exc).__name__}"
@@ -714,10 +821,80 @@ class RegistryClient:
         request = urllib_request.Request(url, data=body, method=method, headers=headers)
         if auth:
             request.add_unredirected_header("Authorization", auth)  # never forwarded to a redirect target
+        request.kdebug_watch = deadline.watch  # type: ignore[attr-defined] (read by the opener's connections)
         self.stats.requests += 1
         self.stats.requests_by_kind[kind] = self.stats.requests_by_kind.get(kind, 0) + 1
-        context = self._ssl if url.startswith("https") else None
-        return urllib_request.urlopen(request, timeout=min(self.settings.timeout, remaining), context=context)
+        if self._opener is None:
+            self._opener = self._build_opener()
+        return self._opener.open(request, timeout=min(self.settings.timeout, remaining))
+
+    def _build_opener(self) -> Any:
+        """urllib's opener with http and https only (no file:, ftp:, data:), redirects followed only to
+        http(s) and never from https down to plain http (except where plain http is allowed), and every
+        connection's socket handed to the request's deadline watchdog."""
+
+        client = self
+
+        def watched(base: type[http_client.HTTPConnection]) -> type[http_client.HTTPConnection]:
+            class Watched(base):  # type: ignore[valid-type,misc]
+                def __init__(self, *args: Any, watch: Callable[[socket.socket], None] | None, **kw: Any):
+                    super().__init__(*args, **kw)
+                    self._kdebug_watch = watch
+
+                def connect(self) -> None:
+                    super().connect()
+                    if self._kdebug_watch is not None:
+                        self._kdebug_watch(self.sock)
+
+            return Watched
+
+        plain, secure = watched(http_client.HTTPConnection), watched(http_client.HTTPSConnection)
+
+        class Plain(urllib_request.HTTPHandler):
+            def http_open(self, req: Any) -> Any:
+                return self.do_open(functools.partial(plain, watch=getattr(req, "kdebug_watch", None)), req)
+
+        class Secure(urllib_request.HTTPSHandler):
+            def https_open(self, req: Any) -> Any:
+                conn = functools.partial(secure, watch=getattr(req, "kdebug_watch", None))
+                return self.do_open(conn, req, context=client._ssl)
+
+        class Redirects(urllib_request.HTTPRedirectHandler):
+            def http_error_302(self, req: Any, fp: Any, code: int, msg: str, headers: Any) -> Any:
+                # checked before urllib's own check, which lets ftp: through
+                location = headers.get("Location") or headers.get("URI") or ""
+                target = urllib.parse.urlsplit(urllib.parse.urljoin(req.full_url, location))
+                scheme = target.scheme.lower()
+                downgrade = (
+                    scheme == "http" and req.type == "https" and not client.is_plain_http(target.netloc)
+                )
+                if scheme not in ("http", "https") or downgrade:
+                    fp.close()
+                    raise RedirectRefusedError(f"{scheme}:" if scheme else "(no scheme)")
+                return super().http_error_302(req, fp, code, msg, headers)
+
+            http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+            def redirect_request(
+                self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+            ) -> Any:
+                new = super().redirect_request(req, fp, code, msg, headers, newurl)
+                if new is not None:
+                    new.kdebug_watch = getattr(req, "kdebug_watch", None)
+                return new
+
+        opener = urllib_request.OpenerDirector()
+        for handler in (
+            urllib_request.ProxyHandler(),
+            urllib_request.UnknownHandler(),
+            Plain(),
+            Secure(),
+            urllib_request.HTTPDefaultErrorHandler(),
+            Redirects(),
+            urllib_request.HTTPErrorProcessor(),
+        ):
+            opener.add_handler(handler)
+        return opener
 
     def _credentials_from_helper(self, host: str) -> dict[str, str] | None:
         if host not in self._helper_answers:
@@ -767,13 +944,25 @@ class RegistryClient:
         if creds and "registrytoken" in creds:
             self._tokens[(ref.api_host, f"{ref.repository}:{actions}")] = f"Bearer {creds['registrytoken']}"
             return False
+        realm = params["realm"]
+        realm_host = self._allowed_realm_host(ref, realm)
         query = {"service": params.get("service", "")}
         query["scope"] = params.get("scope") or f"repository:{ref.repository}:{actions}"
-        url = params["realm"] + ("&" if "?" in params["realm"] else "?") + urllib.parse.urlencode(query)
-        auth = _basic(creds) if creds and "username" in creds else None
+        url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)
+        # Basic credentials go to a token service over TLS, or over plain HTTP to the registry's own origin
+        # only: a plain-HTTP realm elsewhere gets the anonymous request.
+        to_realm = realm.lower().startswith("https:") or realm_host == ref.api_host.lower()
+        auth = _basic(creds) if creds and "username" in creds and to_realm else None
         try:
             with self._open("GET", url, {}, None, auth, deadline, "token") as resp:
-                data = json.loads(_read_limited(resp, 1024 * 1024))
+                data = json.loads(_read_body(resp, MAX_TOKEN_BYTES, deadline, ref, "token answer"))
+        except RedirectRefusedError as exc:
+            raise RegistryError(
+                f"registry {ref.registry}: its token service redirected to {_capped(exc.scheme)} "
+                "(not followed)"
+            ) from None
+        except DeadlineExpiredError:
+            raise _deadline_error(ref, deadline) from None
         except urllib_error.HTTPError as exc:
             if exc.code in (401, 403) and not creds and not use_helper and self._helper_may_help(ref, auths):
                 exc.close()  # the token service wants credentials: ask the helper for them
@@ -786,15 +975,39 @@ class RegistryClient:
                     exit_code=ExitCode.PERMISSION_DENIED,
                 ) from None
             raise RegistryError(f"registry {ref.registry}: token service answered HTTP {exc.code}") from None
-        except (OSError, ValueError, urllib_error.URLError) as exc:
+        except (OSError, ValueError, RecursionError, urllib_error.URLError) as exc:
+            if deadline.expired():
+                raise _deadline_error(ref, deadline) from None
             raise RegistryError(
                 f"registry {ref.registry}: token service failed ({type(exc).__name__})"
             ) from None
-        token = data.get("token") or data.get("access_token")
+        token = (data.get("token") or data.get("access_token")) if isinstance(data, dict) else None
         if not token:
             raise RegistryError(f"registry {ref.registry}: token service sent no token")
+        if not isinstance(token, str) or not TOKEN.match(token):
+            raise RegistryError(f"registry {ref.registry}: token service sent a token that is not a token")
         self._tokens[(ref.api_host, f"{ref.repository}:{actions}")] = f"Bearer {token}"
         return auth is None
+
+    def _allowed_realm_host(self, ref: ImageRef, realm: str) -> str:
+        """The realm's host when kdebug may ask it for a token: https, or plain http where the registry
+        itself may be plain http (loopback, `registry.insecure`). Anything else (file:, ftp:, plain http
+        to a remote host, user info in the URL) is refused: the realm is the registry's word, not ours."""
+        try:
+            parts = urllib.parse.urlsplit(realm)
+            scheme, netloc = parts.scheme.lower(), parts.netloc.lower()
+        except ValueError:
+            scheme, netloc = "", ""
+        if (
+            netloc
+            and "@" not in netloc
+            and (scheme == "https" or (scheme == "http" and self.is_plain_http(netloc)))
+        ):
+            return netloc
+        raise RegistryError(
+            f"registry {ref.registry}: refused its token realm {_capped(realm, 60)!r} "
+            "(kdebug asks https token services only; plain http only on loopback or registry.insecure hosts)"
+        )
 
     def _http_error(
         self, ref: ImageRef, status: int, exc: urllib.error.HTTPError, method: str
@@ -823,7 +1036,10 @@ class _CountingReader:
     def read(self, size: int = -1) -> bytes:
         if self.deadline.remaining() <= 0:
             raise DeadlineExpiredError
-        chunk = self.resp.read(size if size and size > 0 else 65536)
+        # read1: what has arrived, so a trickle is checked against the deadline between its bytes
+        chunk = getattr(self.resp, "read1", self.resp.read)(size if size and size > 0 else 65536)
+        if not chunk and self.deadline.expired():
+            raise DeadlineExpiredError  # the watchdog ended the body: it is cut short, not complete
         self.read_bytes += len(chunk)
         self.client.stats.bytes_downloaded += len(chunk)
         if self.read_bytes > self.budget:
@@ -837,11 +1053,13 @@ def pick_platform(index: dict[str, Any], platform: str) -> dict[str, Any] | None
     wanted_arch, _, wanted_variant = rest.partition("/")
     candidates = []
     for entry in index.get("manifests") or []:
-        plat = entry.get("platform") or {}
+        plat = entry.get("platform") if isinstance(entry, dict) else None
+        if not isinstance(plat, dict):
+            continue  # not an entry kdebug can match: the registry's mistake, not a platform
         same = plat.get("os") == wanted_os and plat.get("architecture") == wanted_arch
         if same and (not wanted_variant or plat.get("variant") in (None, wanted_variant)):
             candidates.append(entry)
-    exact = [c for c in candidates if (c.get("platform") or {}).get("variant") == (wanted_variant or None)]
+    exact = [c for c in candidates if c["platform"].get("variant") == (wanted_variant or None)]
     return (exact or candidates or [None])[0]
 
 
@@ -872,11 +1090,110 @@ def _evidence_view(record: dict[str, Any], from_cache: bool) -> dict[str, Any]:
     }
 
 
-def _read_limited(resp: Any, limit: int) -> bytes:
-    data = resp.read(limit + 1)
-    if len(data) > limit:
-        raise RegistryError(f"registry sent more than {limit} bytes where a small document was expected")
+def _read_body(resp: Any, limit: int, deadline: _Deadline, ref: ImageRef, what: str) -> bytes:
+    """A small document's body: refused when its declared length or what arrives is over `limit`, and
+    ended by the deadline however slowly it trickles."""
+
+    declared = (resp.headers.get("Content-Length") or "").strip()
+    if declared.isdigit() and int(declared) > limit:
+        raise RegistryError(
+            f"registry {ref.registry} sent a {what} of {int(declared)} bytes, "
+            f"more than the {limit} kdebug reads"
+        )
+    chunks: list[bytes] = []
+    total = 0
+    read = getattr(resp, "read1", resp.read)
+    while True:
+        if deadline.expired():
+            raise _deadline_error(ref, deadline)
+        try:
+            chunk = read(65536)
+        except (OSError, ValueError, http_client.HTTPException) as exc:
+            if deadline.expired():
+                raise _deadline_error(ref, deadline) from None
+            raise RegistryError(
+                f"registry {ref.registry} broke off the {what} ({type(exc).__name__})"
+            ) from None
+        if not chunk:
+            break
+        total += len(chunk)
+        if total > limit:
+            raise RegistryError(
+                f"registry {ref.registry} sent a {what} of more than the {limit} bytes kdebug reads"
+            )
+        chunks.append(chunk)
+    if deadline.expired():  # the watchdog cut the body short
+        raise _deadline_error(ref, deadline)
+    return b"".join(chunks)
+
+
+def _deadline_error(ref: ImageRef, deadline: _Deadline) -> RegistryError:
+    return RegistryError(
+        f"registry {ref.registry}: the image's evidence took longer than {deadline.seconds:g}s (timeout)"
+    )
+
+
+def _json_object(raw: bytes, ref: ImageRef, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python recurses
+        raise RegistryError(f"{ref}: the registry sent {what} that is not JSON") from None
+    if not isinstance(data, dict):
+        raise RegistryError(f"{ref}: the registry sent {what} that is not a JSON object")
     return data
+
+
+def _valid_digest(ref: ImageRef, value: Any, what: str) -> str:
+    """A digest goes into a URL path and the cache's file names: only `algorithm:hex` passes."""
+    if not isinstance(value, str) or not DIGEST.match(value):
+        raise RegistryError(f"{ref}: the registry sent a manifest with an invalid {what} digest")
+    return value
+
+
+def _valid_layers(ref: ImageRef, layers: Any) -> list[dict[str, Any]]:
+    if layers is None:
+        return []
+    if not isinstance(layers, list):
+        raise RegistryError(f"{ref}: the registry sent a manifest whose layers are not a list")
+    for layer in layers:
+        size = layer.get("size", 0) if isinstance(layer, dict) else None
+        sound = (
+            isinstance(layer, dict) and isinstance(layer.get("digest"), str) and DIGEST.match(layer["digest"])
+        )
+        if not sound or not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise RegistryError(f"{ref}: the registry sent a manifest with malformed layers")
+    return list(layers)
+
+
+CONFIG_FIELDS: dict[str, type] = {
+    "User": str,
+    "WorkingDir": str,
+    "Env": list,
+    "Entrypoint": list,
+    "Cmd": list,
+}
+
+
+def _sound_config(section: Any) -> dict[str, Any]:
+    """The image config's `config` with only fields of the types classification reads: the rest is
+    the registry's word in a shape that would break it, and is dropped."""
+    if not isinstance(section, dict):
+        return {}
+    sound: dict[str, Any] = {}
+    for name, kind in CONFIG_FIELDS.items():
+        value = section.get(name)
+        if isinstance(value, kind):
+            sound[name] = [item for item in value if isinstance(item, str)] if kind is list else value
+    labels = section.get("Labels")
+    if isinstance(labels, dict):
+        sound["Labels"] = {str(k): v for k, v in labels.items() if isinstance(v, str)}
+    return sound
+
+
+def _capped(text: str, limit: int = MAX_SERVER_TEXT) -> str:
+    """Server-chosen text in a message: one line, at most `limit` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _basic(creds: dict[str, str]) -> str:
@@ -897,8 +1214,8 @@ def _reason_text(reason: Any) -> str:
     if isinstance(reason, ssl.SSLError):
         return f"TLS error ({reason.reason or 'handshake failed'})"
     if isinstance(reason, OSError):
-        return (reason.strerror or str(reason)).lower()
-    return str(reason)
+        return _capped((reason.strerror or str(reason)).lower())
+    return _capped(str(reason))
 
 
 def default_platform() -> str:
