@@ -3,7 +3,8 @@
 A duration is one or more `NUMBER UNIT` parts that add up, with no spaces: `90s`, `2m`, `1h30m`, `1.5s`,
 `2d`, `1w2d`; units ms, s, m, h, d, w; a bare number means seconds.
 A point in time (`--since`, `--until`, `--older-than`) is a duration back from now, or an ISO date
-or RFC 3339 time.
+or RFC 3339 time; there a duration needs its unit: `--older-than 90` could mean 90 days to a reader
+and would prune what was recorded a minute and a half ago.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def parse_instant(text: str, now: datetime, *, option: str) -> datetime:
     try:
         moment = datetime.fromisoformat(cleaned.replace("Z", "+00:00"))
     except ValueError:
-        seconds = read_duration(cleaned)
+        seconds = read_duration(cleaned) if _PART.search(cleaned.lower()) else None
         if seconds is None:
             raise UsageError(
                 f"{option}: invalid time {text!r} (use a duration like 30m, 1h30m, 90d, 2w, a date like "

@@ -6,20 +6,28 @@ The `demo` command itself (options and help) is `kdebug.cli.demo`, which loads t
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
+from kdebug.cli.main import main
+from kdebug.errors import KdebugError, StartFailedError, UnreachableError, UsageError
+
 # Imported here, not when the emulator starts: without the demo extra (aiohttp, cryptography) loading this
 # module fails at once, and `kdebug demo` says which extra to install before it starts anything.
 from kdebug_emulator.images import ImageTable
+from kdebug_emulator.localregistry import available, start_registry
+from kdebug_emulator.ocibuild import demo_mirror_config, push_demo_images
+from kdebug_emulator.podman_images import push_podman_images
 from kdebug_emulator.runtimes.base import ContainerEvents, Runtime, RuntimeFactory
+from kdebug_emulator.runtimes.podman import PodmanRuntime, choose_runtime
 from kdebug_emulator.server import Emulator
 
 _READY_TIMEOUT = 60.0
-RUNTIMES = ("auto", "podman", "process")
 
 
 class DemoRegistry:
@@ -38,9 +46,6 @@ class DemoRegistry:
 
     def start(self, runnable: bool) -> None:
         """`runnable`: push images podman can run (the podman runtime pulls them from here)."""
-        from kdebug.errors import KdebugError
-        from kdebug_emulator.localregistry import available, start_registry
-        from kdebug_emulator.ocibuild import demo_mirror_config, push_demo_images
 
         if not available():
             _say("Debian's docker-registry is not installed: image classification uses image names only")
@@ -48,8 +53,6 @@ class DemoRegistry:
         try:
             self.registry = start_registry()
             if runnable:
-                from kdebug_emulator.podman_images import push_podman_images
-
                 self.image_digests = push_podman_images(self.registry.host)
             else:
                 self.image_digests = push_demo_images(self.registry.url)
@@ -77,14 +80,8 @@ def _say(message: str) -> None:
 
 
 def _choose_runtime(requested: str) -> str:
-    from kdebug.errors import UsageError
-
-    if requested not in RUNTIMES:
-        raise UsageError(f"--runtime must be one of {', '.join(RUNTIMES)}, not {requested!r}")
-    if requested == "process":
+    if requested == "process":  # the CLI checked it is one of kdebug.cli.demo.RUNTIMES
         return "process"
-    from kdebug_emulator.runtimes.podman import choose_runtime
-
     name, line = choose_runtime(requested)
     _say(line)
     return name
@@ -93,8 +90,6 @@ def _choose_runtime(requested: str) -> str:
 def runtime_factory(runtime: str, registry: DemoRegistry) -> str | RuntimeFactory:
     if runtime != "podman":
         return runtime
-    from kdebug_emulator.runtimes.podman import PodmanRuntime
-
     host = registry.registry.host if registry.registry is not None else None
 
     def podman(
@@ -114,7 +109,6 @@ def runtime_factory(runtime: str, registry: DemoRegistry) -> str | RuntimeFactor
 
 
 def _start_emulator(port: int, registry: DemoRegistry, runtime: str) -> Emulator:
-    from kdebug.errors import UnreachableError
 
     emu = Emulator(
         demo=True,
@@ -138,8 +132,6 @@ def _start_emulator(port: int, registry: DemoRegistry, runtime: str) -> Emulator
 
 
 def _wait_until_running(emu: Emulator) -> None:
-    from kdebug.errors import StartFailedError
-
     def all_running() -> bool:
         pods = emu.list("pods", "demo")
         return bool(pods) and all((p.get("status") or {}).get("phase") == "Running" for p in pods)
@@ -168,8 +160,6 @@ def _serve_until_signalled(emu: Emulator) -> None:
 
 
 def _serve(emu: Emulator, kubeconfig: Path, extensions: dict[str, Any] | None) -> int:
-    from kdebug.errors import UsageError
-
     try:
         path = emu.write_kubeconfig(kubeconfig.absolute(), namespace="demo", extensions=extensions)
     except OSError as exc:
@@ -183,11 +173,6 @@ def _serve(emu: Emulator, kubeconfig: Path, extensions: dict[str, Any] | None) -
 
 
 def _attach_now(emu: Emulator, extensions: dict[str, Any] | None) -> int:
-    import shutil
-    import tempfile
-
-    from kdebug.cli.main import main
-
     workdir = Path(tempfile.mkdtemp(prefix="kdebug-demo-"))
     path = emu.write_kubeconfig(workdir / "kubeconfig", namespace="demo", extensions=extensions)
     sys.stderr.write(

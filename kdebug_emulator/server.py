@@ -1552,7 +1552,7 @@ class Emulator:
             return spec(self.api, self.workdir, images, create_delay=self.create_delay)
         if spec == "process":
             return ProcessRuntime(self.api, self.workdir / "runtime", images, create_delay=self.create_delay)
-        if spec == "podman":  # real containers (kdebug_emulator/podman.py); needs a working podman
+        if spec == "podman":  # real containers (kdebug_emulator/runtimes/podman.py); needs a working podman
             from kdebug_emulator.runtimes.podman import PodmanRuntime
 
             return PodmanRuntime(self.api, self.workdir / "runtime", images, create_delay=self.create_delay)

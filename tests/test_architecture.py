@@ -1,4 +1,4 @@
-"""The dependency rule (STYLE.md), held by the import graph.
+"""The dependency rule (docs/architecture.md, "Rules the code keeps"), held by the import graph.
 
 - The product (`kdebug/`) never imports the emulator or the demo extra's libraries (aiohttp,
   cryptography): statically, save the one importlib string in kdebug/cli/demo.py, and at runtime,
@@ -56,13 +56,13 @@ def imported_modules(nodes: list[ast.stmt] | ast.Module) -> set[str]:
 
 
 def importlib_strings(tree: ast.Module) -> set[str]:
-    """Module names given as string constants to importlib.import_module / __import__."""
+    """Module names given as string constants to importlib.import_module, __import__ or kdebug.lazy_module."""
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            if name in ("import_module", "__import__") and isinstance(node.args[0].value, str):
+            if name in ("import_module", "__import__", "lazy_module") and isinstance(node.args[0].value, str):
                 found.add(node.args[0].value)
     return found
 

@@ -41,9 +41,15 @@ def load_launcher() -> ModuleType:
     try:
         return importlib.import_module("kdebug_emulator.launcher")
     except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in DEMO_EXTRA_MODULES:
+            raise  # a broken kdebug_emulator is a bug to see, not a missing extra
         raise NotSupportedError(
             f"kdebug demo needs {exc.name!r}, which is not installed", hint=DEMO_EXTRA_HINT
         ) from None
+
+
+RUNTIMES = ("auto", "podman", "process")
+DEMO_EXTRA_MODULES = ("aiohttp", "cryptography")  # what the `demo` extra installs
 
 
 @dataclass
@@ -58,6 +64,8 @@ class DemoOptions:
     def validate(self) -> None:
         if not 0 <= self.port <= 65535:
             raise UsageError(f"--port must be between 0 and 65535, not {self.port}")
+        if self.runtime not in RUNTIMES:
+            raise UsageError(f"--runtime must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
 
 
 def run_demo(options: DemoOptions) -> int:

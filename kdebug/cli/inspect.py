@@ -221,8 +221,8 @@ def planned_spec(
     kube: KubeApi, pod: dict[str, Any], container: str, report: dict[str, Any]
 ) -> dict[str, Any] | None:
     """The ephemeral container an interactive `attach` would add (its name and session id are per run),
-    built by the same builder and security decision as attach; without a profile when the namespace
-    would refuse every debug container (the report's security error says so)."""
+    built by the same builder and security decision as attach; None when attach would add none (the
+    namespace refuses every profile: the report's security error says why)."""
     debug = next(c for c in report["containers"] if c["name"] == container)["debugImage"]
     if debug["image"] is None:
         return None
@@ -244,13 +244,7 @@ def planned_spec(
     try:
         return containers.build_debug_container(kube, pod, container, choice, **options).container
     except PermissionDeniedError:
-        return spec.build_ephemeral_container(
-            image=choice.image,
-            target=container,
-            run_as_user=choice.run_as_user,
-            run_as_group=choice.run_as_group,
-            **options,
-        )
+        return None
 
 
 def _stderr_progress(message: str) -> None:

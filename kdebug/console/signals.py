@@ -51,5 +51,6 @@ def sigint_redelivered(handled: threading.Event) -> Iterator[None]:
         yield
     finally:
         finished.set()
+        watcher.join()  # no redelivery may land after the previous handlers are back
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -18,7 +18,7 @@ from kdebug.images.catalog import Catalog, load_catalog
 from kdebug.images.classify import Classification, classify_image, is_conclusive
 from kdebug.images.reference import apply_mirrors, digest_from_image_id, parse_image_ref, undo_mirrors
 from kdebug.images.registry import EvidenceCache, RegistryClient, auths_from_pull_secret, default_platform
-from kdebug.images.selection import choose_debug_image, fallback_choice, override_choice, sent_image
+from kdebug.images.selection import choose_debug_image, fallback_choice, sent_image
 from kdebug.kube import paths
 from kdebug.models import ImageChoice
 
@@ -268,17 +268,17 @@ def make_image_chooser(
     kube_client: KubeApi | None = None,
     image: str | None = None,
 ) -> Callable[[dict[str, Any], str], ImageChoice]:
-    """`choose_image(pod, container_name) -> ImageChoice` for `attach` and `run`: `image` (--image) when
-    given, else classify, then choose; the catalog's BusyBox when classification fails. Every choice goes
-    through selection.sent_image (mirrors, then the allowlist: refusals raise PermissionDeniedError).
+    """`choose_image(pod, container_name) -> ImageChoice` for `attach` and `run`: classify the target, then
+    choose (`image`, the --image flag, when given: it still runs as the target's user, as `inspect`
+    reports); the catalog's BusyBox, or `image`, when classification fails. Every choice goes through
+    selection.sent_image (mirrors, then the allowlist: refusals raise PermissionDeniedError).
 
     `registry_client=None` builds the default one (disk cache, config's registry settings); pass
     `False` to classify from names only.
     """
     catalog = load_catalog(config)
     if image:
-        chosen = override_choice(image, catalog)
-        return lambda pod, container_name: chosen
+        sent_image(image, catalog)  # an --image the allowlist refuses stops before any request
     registry = make_registry_client(catalog) if registry_client is None else (registry_client or None)
     get_secret = secret_getter(kube_client)
 
@@ -288,6 +288,8 @@ def make_image_chooser(
         except KdebugError as exc:
             if exc.kind == "forbidden":  # the allowlist, or reading a pull secret: not a classification
                 raise
+            if image:
+                return choose_debug_image(Classification(), catalog, "", override_image=image).choice
             return fallback_choice(catalog, exc.message)
 
     def classify_and_choose(pod: dict[str, Any], container_name: str) -> ImageChoice:
@@ -303,13 +305,13 @@ def make_image_chooser(
             ),
             {},
         )
-        image = container.get("image", "")
+        target_image = container.get("image", "")
         auths = pull_secret_auths(pod, get_secret) if registry is not None else {}
         classification, _ = classify_container_image(
-            image, status.get("imageID") or None, catalog, registry, pod_platform(pod, catalog), auths
+            target_image, status.get("imageID") or None, catalog, registry, pod_platform(pod, catalog), auths
         )
         return choose_debug_image(
-            classification, catalog, _upstream_name(image, catalog), pod, container_name
+            classification, catalog, _upstream_name(target_image, catalog), pod, container_name, image
         ).choice
 
     return choose_image

@@ -69,11 +69,6 @@ def sent_image(image: str, catalog: Catalog) -> str:
     return mirrored
 
 
-def override_choice(image: str, catalog: Catalog) -> ImageChoice:
-    """`--image` for `attach` and `run`: the image as sent (mirrored, allowed), with a plain `sh`."""
-    return ImageChoice(image=sent_image(image, catalog), shell=["sh"], reason="--image")
-
-
 def fallback_choice(catalog: Catalog, why: str) -> ImageChoice:
     """The catalog's BusyBox when the target could not be classified (`why`), mirrored and allowed."""
     return ImageChoice(

@@ -13,12 +13,14 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from kdebug.errors import KdebugError
+from kdebug.errors import ApiError, KdebugError
 from kdebug.kube.api import KubeApi
 
 T = TypeVar("T")
 GONE_CODE = 410
 GONE_REASONS = frozenset({"Gone", "Expired"})
+# a watch the server ends at once, again and again, is asked again at this pace, not in a tight loop
+EMPTY_WATCH_PAUSE_S = 0.5
 
 
 def deadline_in(timeout_s: float, clock: Callable[[], float] = time.monotonic) -> Callable[[], float]:
@@ -46,6 +48,7 @@ def watch_object(
     deleted: Callable[[], KdebugError],
     start: dict | None = None,
     on_object: Callable[[dict], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> T | None:
     """The first non-None `until(obj)` for the object `name` in `collection`; None when time is up.
 
@@ -74,11 +77,13 @@ def watch_object(
         if left <= 0:
             return None
         relist = False
+        events = 0
         for event in client.watch(collection, {**selector, "resourceVersion": version}, left):
+            events += 1
             kind, obj = event.get("type"), event.get("object") or {}
             if kind == "ERROR":
                 if not is_gone(obj):
-                    raise KdebugError(
+                    raise ApiError(
                         f"watching {name} failed: {obj.get('message') or obj.get('reason') or obj}"
                     )
                 relist = True
@@ -92,9 +97,12 @@ def watch_object(
                     return found
             if remaining() <= 0:
                 return None
+        # the server ended the watch (its timeout): watch again from the last resourceVersion, after a
+        # pause when it ended without a word, so a server that ends every watch at once is not hammered
         if relist:
             current, version = None, ""
-        # else the server ended the watch (its timeout): watch again from the last resourceVersion
+        elif events == 0:
+            sleep(max(0.0, min(EMPTY_WATCH_PAUSE_S, remaining())))
 
 
 def _look(obj: dict, until: Callable[[dict], T | None], on_object: Callable[[dict], None] | None) -> T | None:

@@ -321,6 +321,12 @@ OTHER_ERRORS = {
         "demo --port 70000",
         "error: --port must be between 0 and 65535, not 70000",
     ),
+    # checked before the launcher loads, so a bad flag is not reported as a missing demo extra
+    "demo unknown runtime": (
+        demo,
+        "demo --runtime docker",
+        "error: --runtime must be one of auto, podman, process, not 'docker'",
+    ),
 }
 
 

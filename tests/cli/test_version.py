@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import subprocess
 import sys
 
@@ -24,6 +25,11 @@ def test_version_prints_the_package_version(flag: str) -> None:
         [sys.executable, "-m", "kdebug", flag], capture_output=True, text=True, timeout=60, check=False
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, f"kdebug {kdebug.__version__}\n", "")
+
+
+def test_the_installed_distribution_has_the_same_version() -> None:
+    """pyproject.toml reads the version from kdebug/__init__.py: the wheel and --version cannot drift."""
+    assert importlib.metadata.version("kdebug") == kdebug.__version__
 
 
 def test_version_loads_no_command() -> None:

@@ -62,3 +62,25 @@ def test_namespace_rejecting_every_debugger_is_an_error_field(
     assert security["profile"] is None
     assert "would reject any debug container" in security["error"]
     assert "--copy" in security["hint"]
+
+
+def test_no_planned_spec_where_attach_would_add_no_container(
+    demo_emulator, kubeconfig, run_kdebug, place_target
+):
+    ns = place_target("restricted", "nonroot")
+    add_privileged_debugger(demo_emulator, ns, "target")
+    result = run_kdebug(
+        "inspect",
+        "target",
+        "-n",
+        ns,
+        "--kubeconfig",
+        str(kubeconfig),
+        "--no-registry",
+        "-o",
+        "json",
+        "--spec",
+    )
+    report = json.loads(result.out)
+    assert (result.code, report["spec"]) == (0, None)
+    assert "would reject any debug container" in report["security"]["error"]

@@ -43,7 +43,7 @@ def test_run_with_a_profile_the_namespace_refuses_fails_before_any_write(
         "-o", "json", "--", "true",
     )  # fmt: skip
 
-    assert result.code != 0
+    assert result.code == ExitCode.PERMISSION_DENIED  # every pod forbidden: 66 (docs/exit-codes.md)
     assert json.loads(result.out)[0]["error"]["kind"] == "forbidden"
     assert "violates namespace psa-restricted's Pod Security" in json.loads(result.out)[0]["error"]["message"]
     assert mutating_requests(demo_emulator, before) == []
@@ -64,25 +64,36 @@ def as_sent(stored: dict) -> dict:
 
 
 @pytest.mark.parametrize(
-    ("level", "user"),
+    ("level", "user", "flags"),
     [
-        pytest.param("restricted", "nonroot", id="restricted nonroot target"),
-        pytest.param("privileged", "root", id="privileged root target"),
+        pytest.param("restricted", "nonroot", [], id="restricted nonroot target"),
+        pytest.param("privileged", "root", [], id="privileged root target"),
+        pytest.param(
+            "restricted",
+            "nonroot",
+            ["--image", "gcr.io/distroless/base-debian12:debug-nonroot"],
+            id="--image on a nonroot target",
+        ),
     ],
 )
 def test_inspect_spec_is_what_attach_sends(
-    demo_emulator, kubeconfig, run_kdebug, place_target, tmp_path, level, user
+    demo_emulator, kubeconfig, run_kdebug, place_target, tmp_path, level, user, flags
 ):
     ns = place_target(level, user)
     inspected = run_kdebug(
-        "inspect", "target", "-n", ns, "--kubeconfig", str(kubeconfig), "--spec", "-o", "json"
+        "inspect", "target", "-n", ns, "--kubeconfig", str(kubeconfig), "--spec", "-o", "json", *flags
     )
     assert inspected.code == 0, inspected.err
     planned = json.loads(inspected.out)["spec"]
 
     env = {**console_env(tmp_path, kubeconfig), "TERM": "xterm"}
     child = pexpect.spawn(
-        KDEBUG, ["attach", "target", "-n", ns], env=env, dimensions=(24, 80), timeout=20, encoding="utf-8"
+        KDEBUG,
+        ["attach", "target", "-n", ns, *flags],
+        env=env,
+        dimensions=(24, 80),
+        timeout=20,
+        encoding="utf-8",
     )
     try:
         demo_emulator.wait_for(lambda: ephemeral_containers(demo_emulator, ns, "target"), timeout=20)

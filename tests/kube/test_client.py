@@ -1,4 +1,4 @@
-"""kube.py: kubeconfig loading, error mapping and retries, against real HTTP servers on 127.0.0.1."""
+"""kdebug.kube.client: kubeconfig loading, error mapping and retries, against real HTTP servers."""
 
 from __future__ import annotations
 

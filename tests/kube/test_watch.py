@@ -12,10 +12,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from kdebug.errors import KdebugError, StartFailedError
+from kdebug.errors import ApiError, ExitCode, KdebugError, StartFailedError
 from kdebug.kube import client as kube
 from kdebug.kube import paths
-from kdebug.kube.watch import deadline_in, watch_object
+from kdebug.kube.watch import EMPTY_WATCH_PAUSE_S, deadline_in, watch_object
 from tests.fixtures.pods import build_pod
 
 PODS = paths.pods_path("default")
@@ -169,12 +169,26 @@ def test_a_410_event_over_a_socket_lists_again(scripted, tmp_path) -> None:
     assert (found, api.lists) == (done["object"], 2)
 
 
-def test_another_error_event_is_a_kdebug_error(scripted, tmp_path) -> None:
+def test_another_error_event_is_an_api_error(scripted, tmp_path) -> None:
     failed = {"type": "ERROR", "object": {"kind": "Status", "code": 500, "message": "etcd is unhappy"}}
     api = scripted(listing_of(pod("a", "5")), [[failed]])
 
-    with pytest.raises(KdebugError, match="watching a failed: etcd is unhappy"):
+    with pytest.raises(ApiError, match="watching a failed: etcd is unhappy") as info:
         watch_object(api.client(tmp_path), PODS, "a", running, deadline_in(10), deleted=gone)
+    assert info.value.exit_code == ExitCode.API_ERROR
+
+
+def test_watches_the_server_ends_at_once_are_paced(scripted, tmp_path) -> None:
+    done = {"type": "MODIFIED", "object": pod("a", "8", "Running")}
+    api = scripted(listing_of(pod("a", "5")), [[], [], [done]])
+    pauses: list[float] = []
+
+    found = watch_object(
+        api.client(tmp_path), PODS, "a", running, deadline_in(10), deleted=gone, sleep=pauses.append
+    )
+
+    assert found == done["object"]
+    assert pauses == [EMPTY_WATCH_PAUSE_S, EMPTY_WATCH_PAUSE_S]  # one pause per silent watch, no more
 
 
 def test_a_deleted_event_is_the_callers_error(scripted, tmp_path) -> None:
