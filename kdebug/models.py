@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-DEFAULT_DEBUG_IMAGE = "docker.io/library/busybox:1.36.1"
-
 
 @dataclass(frozen=True)
 class ImageChoice:

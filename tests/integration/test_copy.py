@@ -7,10 +7,12 @@ import pytest
 
 from kdebug.debug.copy_spec import COPY_OF_LABEL, COPY_PRELUDE_NAME, COPY_TARGET_PRELUDE, SESSION_ANNOTATION
 from kdebug.errors import ExitCode
-from kdebug.models import DEFAULT_DEBUG_IMAGE
+from kdebug.images.catalog import load_catalog
 from tests.fixtures.cluster import mutating_requests
 from tests.fixtures.kdebug_cli import KDEBUG, console_env, env_of
 from tests.fixtures.pods import build_pod, container
+
+DEFAULT_DEBUG_IMAGE = load_catalog({}).busybox_image  # the shipped catalog's pinned BusyBox
 
 
 def crashing_pod() -> dict:

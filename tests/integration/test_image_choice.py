@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from kdebug.errors import ExitCode
-from kdebug.models import DEFAULT_DEBUG_IMAGE
+from kdebug.images.catalog import load_catalog
 from tests.fixtures.kdebug_cli import ephemeral_containers
+
+DEFAULT_DEBUG_IMAGE = load_catalog({}).busybox_image  # the shipped catalog's pinned BusyBox
 
 DISTROLESS_DEBUG = "gcr.io/distroless/base-debian12:debug-nonroot"
 
