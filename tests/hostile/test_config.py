@@ -223,3 +223,15 @@ def test_a_deeply_nested_kubeconfig_is_one_line(demo_emulator: Emulator, tmp_pat
     [line] = result.err.splitlines()
     assert line.startswith(f"error: kubeconfig {path}") and "nested" in line, line
     assert demo_emulator.requests[before:] == []
+
+
+def test_ignored_key_names_are_shown_terminal_safe(
+    demo_emulator: Emulator, tmp_path: Path, run_kdebug
+) -> None:
+    path = tmp_path / "kubeconfig"
+    extension = {"\x1b]52;c;cHduZWQ=\x07": 1, **{f"key{n}": n for n in range(500)}}
+    demo_emulator.write_kubeconfig(path, namespace="demo", extensions={"kdebug.dev/config": extension})
+    result = run_kdebug("inspect", "api", "--no-registry", "-o", "json", "--kubeconfig", str(path))
+    assert result.code == 0, result.err
+    [warning] = warnings_in(result.err)
+    assert "\\x1b]52" in warning and "\x1b" not in result.err and "and 493 more" in warning
