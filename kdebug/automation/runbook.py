@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kdebug.automation.results import KIND_EXPECT, RunError, RunResult, result_dict
 from kdebug.durations import parse_duration
 from kdebug.errors import KdebugError, UsageError
+from kdebug.kube import names
+from kdebug.kube.targets import parse_target
 from kdebug.lazy import lazy_module
 
 yaml = lazy_module("yaml")  # loaded by the first runbook parsed, not by importing the module
@@ -156,6 +159,7 @@ class _Checker:
         if "steps" not in entries:
             self.problem(root, "runbook: missing required key 'steps'")
         options = self.options(entries)
+        self.target_fields(entries)
         if name is None or not steps:
             return None
         return Runbook(name=name, steps=steps, **options)
@@ -194,6 +198,27 @@ class _Checker:
             else:
                 options["parallel"] = value
         return options
+
+    def target_fields(self, entries: dict[str, tuple[Any, Any]]) -> None:
+        """namespace, target, container and selector go into API paths and queries: each is checked as
+        the API server checks it (kdebug.kube.names), so a bad one stops the runbook before any request."""
+        checks: dict[str, Callable[[str], object]] = {
+            "namespace": lambda value: names.check_namespace(value, "namespace"),
+            "container": lambda value: names.check_container(value, "container"),
+            "selector": lambda value: names.check_selector(value, "selector"),
+            "target": lambda value: parse_target(value, "target"),
+        }
+        for key, check in checks.items():
+            if key not in entries:
+                continue
+            node = entries[key][1]
+            for item in node.value if isinstance(node, yaml.SequenceNode) else [node]:
+                # a value that is not a string is already a problem (options())
+                if isinstance(item, yaml.ScalarNode) and item.tag == "tag:yaml.org,2002:str":
+                    try:
+                        check(str(item.value))
+                    except UsageError as exc:
+                        self.problem(item, exc.message)
 
     def targets(self, node: Any) -> list[str]:
         if isinstance(node, yaml.SequenceNode):

@@ -83,6 +83,8 @@ class AttachOptions:
             raise UsageError("missing TARGET (a pod name, KIND/NAME, or -l SELECTOR)")
         if self.target and self.selector:
             raise UsageError(f"give TARGET or -l SELECTOR, not both ({self.target!r} and -l {self.selector})")
+        self.kube.validate()
+        common.validate_target_names([self.target] if self.target else [], self.container, self.selector)
         if not self.copy and self.copy_command is not None:
             raise UsageError("--copy-command needs --copy")
         if not self.copy and self.keep is not None:

@@ -64,6 +64,8 @@ class DoctorOptions:
     def validate(self) -> None:
         if self.output not in OUTPUTS:
             raise UsageError(f"unknown output {self.output!r}: choose one of {', '.join(OUTPUTS)}")
+        self.kube.validate()
+        common.validate_target_names([self.target] if self.target else [], self.container)
 
 
 def register(app: typer.Typer, execute: Callable[[DoctorOptions], int] | None = None) -> None:

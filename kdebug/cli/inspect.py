@@ -88,6 +88,8 @@ class InspectOptions:
             raise UsageError("missing TARGET (a pod name, KIND/NAME, or -l SELECTOR)")
         if self.target and self.selector:
             raise UsageError(f"give TARGET or -l SELECTOR, not both ({self.target!r} and -l {self.selector})")
+        self.kube.validate()
+        common.validate_target_names([self.target] if self.target else [], self.container, self.selector)
 
 
 def register(app: typer.Typer, execute: Callable[[InspectOptions], int] | None = None) -> None:

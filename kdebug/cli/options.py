@@ -8,7 +8,8 @@ combinations and raises a one-line UsageError; then the command runs and renders
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Annotated, Protocol, TypeVar
 
 import click
@@ -16,6 +17,8 @@ import typer
 from typer.core import TyperCommand
 
 from kdebug.errors import KdebugError
+from kdebug.kube import names
+from kdebug.kube.targets import parse_target
 from kdebug.lazy import lazy_module
 
 kubeconfig_files = lazy_module("kdebug.kube.kubeconfig")
@@ -80,9 +83,11 @@ class KubeOptions:
     namespace: str | None = None
     context: str | None = None
     kubeconfig: str | None = None
+    # what the namespace came from, as a usage error names it; bookkeeping, not an option
+    namespace_source: str = field(default="-n", compare=False, repr=False)
 
     def complete(self) -> None:
-        if self.namespace:
+        if self.namespace is not None:  # `-n ''` is a bad namespace, not a missing one
             return
         try:
             paths = [path for path in kubeconfig_files.kubeconfig_paths(self.kubeconfig) if path.is_file()]
@@ -90,10 +95,27 @@ class KubeOptions:
             _name, context = kubeconfig_files.chosen_context(merged, self.context)
         except KdebugError:
             return  # connecting reports a broken kubeconfig, with the command's own wording
-        self.namespace = context.get("namespace") or None
+        namespace = context.get("namespace")
+        if namespace:  # an empty one means `default`, as for kubectl
+            self.namespace = str(namespace)
+            self.namespace_source = "the kubeconfig's namespace"
 
     def validate(self) -> None:
-        pass
+        """The namespace goes into every request's path: refuse a bad one before any is sent."""
+        if self.namespace is not None:
+            names.check_namespace(self.namespace, self.namespace_source)
+
+
+def validate_target_names(
+    targets: Sequence[str] = (), container: str | None = None, selector: str | None = None
+) -> None:
+    """TARGETs, -c and -l as the API server will check them, before any request (kdebug.kube.names)."""
+    for target in targets:
+        parse_target(target)
+    if container is not None:
+        names.check_container(container)
+    if selector is not None:
+        names.check_selector(selector)
 
 
 COMMAND_META = "kdebug_command"

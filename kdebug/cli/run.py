@@ -87,6 +87,8 @@ class RunOptions:
             raise UsageError("--parallel must be at least 1")
         if self.max_pods < 1:
             raise UsageError("--max-pods must be at least 1")
+        self.kube.validate()
+        common.validate_target_names(self.targets, self.container, self.selector)
         if self.stdin_file is not None and self.fresh:
             raise UsageError("--fresh cannot feed stdin (--stdin-file): leave out --fresh to use the toolbox")
         parse_duration(self.timeout, option="--timeout")

@@ -77,6 +77,8 @@ class RunbookOptions:
             raise UsageError("--parallel must be at least 1")
         if self.max_pods < 1:
             raise UsageError("--max-pods must be at least 1")
+        self.kube.validate()  # only -n here: the runbook's own namespace is checked when the file is read
+        common.validate_target_names(self.targets, selector=self.selector)
 
 
 def register(app: typer.Typer, execute: Callable[[RunbookOptions], int] | None = None) -> None:

@@ -2,7 +2,7 @@
 
 Config sections read here (format in docs/catalog.md):
   catalog:        {busybox: {...}, families: [...]}  user families are tried before the shipped ones
-  mirrors:        [{from: gcr.io/distroless, to: registry.corp/mirror/distroless}] (or a mapping)
+  mirrors:        [{from: gcr.io/distroless, to: registry.corp/mirror/distroless}] (or a mapping); <= 1000
   allowed_images: ["registry.corp/mirror/*", {pattern: "docker.io/library/busybox", require_digest: true}]
   registry:       {insecure: [host:port], timeout: 5, retries: 2, byte_budget: 33554432, platform: os/arch}
 `load_catalog` is the one function that reads a file.
@@ -10,6 +10,7 @@ Config sections read here (format in docs/catalog.md):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ yamlfiles = lazy_module("kdebug.yamlfiles")
 
 STRATEGIES = ("tag", "tag_suffix", "image")
 DEFAULT_BYTE_BUDGET = 32 * 1024 * 1024
+MAX_MIRRORS = 1000  # rules are tried per image, longest prefix first: a few dozen is a large setup
+MIRRORS_SHAPE = "a list of {from: PREFIX, to: PREFIX} (or a mapping PREFIX: PREFIX), each a non-empty string"
 
 
 @dataclass(frozen=True)
@@ -86,10 +89,48 @@ def parse_catalog(shipped: dict[str, Any], config: dict[str, Any] | None = None)
         busybox_image=image,
         busybox_shell=_shell(busybox.get("shell", ["sh"]), "busybox.shell"),
         families=tuple(families),
-        mirrors=tuple(normalize_mirror_rules(config.get("mirrors"))),
+        mirrors=parse_mirrors(config.get("mirrors")),
         allowed_images=parse_allowlist(config.get("allowed_images")),
         registry=parse_registry_settings(_mapping(config.get("registry"), "registry")),
     )
+
+
+def check_sections(config: dict[str, Any]) -> None:
+    """The config sections this module reads, checked for shape without the shipped catalog: so the
+    config loader can refuse a bad file (naming it) before anything merges or reads the sections."""
+    parse_mirrors(config.get("mirrors"))
+    parse_allowlist(config.get("allowed_images"))
+    parse_registry_settings(_mapping(config.get("registry"), "registry"))
+    user = _mapping(config.get("catalog"), "catalog")
+    busybox = _mapping(user.get("busybox"), "catalog.busybox")
+    if "image" in busybox:
+        if not isinstance(busybox["image"], str):
+            raise UsageError("catalog.busybox.image must be an image reference")
+        parse_image_ref(busybox["image"])
+    if "shell" in busybox:
+        _shell(busybox["shell"], "catalog.busybox.shell")
+    for item in _list(user.get("families"), "catalog.families"):
+        parse_family(item, "catalog.families")
+
+
+def parse_mirrors(value: Any) -> tuple[tuple[str, str], ...]:
+    """`mirrors:` as (from-prefix, to-prefix) pairs, longest prefix first."""
+    if value is None:
+        return ()
+    if isinstance(value, dict):
+        entries: list[Any] = [{"from": source, "to": target} for source, target in value.items()]
+    elif isinstance(value, list):
+        entries = value
+    else:
+        raise UsageError(f"mirrors: expected {MIRRORS_SHAPE}")
+    if len(entries) > MAX_MIRRORS:
+        raise UsageError(f"mirrors: {len(entries)} rules, at most {MAX_MIRRORS}")
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise UsageError(f"mirrors: expected {MIRRORS_SHAPE}")
+        if not all(isinstance(entry.get(key), str) and entry[key].strip() for key in ("from", "to")):
+            raise UsageError("mirrors: every rule needs both `from` and `to`, each a non-empty string")
+    return tuple(normalize_mirror_rules(entries))
 
 
 def parse_family(item: Any, where: str) -> Family:
@@ -140,16 +181,34 @@ def parse_allowlist(value: Any) -> tuple[AllowRule, ...] | None:
 
 
 def parse_registry_settings(section: dict[str, Any]) -> RegistrySettings:
-    try:
-        return RegistrySettings(
-            insecure=tuple(str(host) for host in _list(section.get("insecure"), "registry.insecure")),
-            timeout=float(section.get("timeout", 5.0)),
-            retries=int(section.get("retries", 2)),
-            byte_budget=int(section.get("byte_budget", DEFAULT_BYTE_BUDGET)),
-            platform=section.get("platform"),
-        )
-    except (TypeError, ValueError):
-        raise UsageError("registry: timeout, retries and byte_budget must be numbers") from None
+    insecure = _list(section.get("insecure"), "registry.insecure")
+    if not all(isinstance(host, str) and host for host in insecure):
+        raise UsageError("registry.insecure: expected a list of host:port strings")
+    platform = section.get("platform")
+    if platform is not None and not isinstance(platform, str):
+        raise UsageError("registry.platform: expected os/arch, e.g. linux/amd64")
+    return RegistrySettings(
+        insecure=tuple(insecure),
+        timeout=_number(section, "timeout", 5.0),
+        retries=int(_number(section, "retries", 2)),
+        byte_budget=int(_number(section, "byte_budget", DEFAULT_BYTE_BUDGET)),
+        platform=platform,
+    )
+
+
+def _number(section: dict[str, Any], key: str, default: float) -> float:
+    """A finite number of 0 or more (or a string of one): bool is an int to Python, and NaN or
+    infinity would make every deadline and budget meaningless."""
+    value = section.get(key, default)
+    number = None
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number) or number < 0:
+        raise UsageError(f"registry.{key} must be a number (0 or more)")
+    return number
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:

@@ -97,6 +97,8 @@ def load_merged(paths: list[Path]) -> MergedConfig:
             raise UsageError(f"kubeconfig {path}: not a text file") from None
         except yaml.YAMLError:
             raise UsageError(f"kubeconfig {path}: not valid YAML") from None
+        except RecursionError:  # libyaml parses up to depth 1000; copying that much nesting recurses
+            raise UsageError(f"kubeconfig {path}: nested too deeply") from None
         if not isinstance(doc, dict):
             raise UsageError(f"kubeconfig {path}: expected a mapping at the top level")
         base = path.parent

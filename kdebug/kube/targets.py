@@ -10,6 +10,7 @@ import difflib
 from collections.abc import Iterable
 
 from kdebug.errors import NotFoundError, NotSupportedError, UsageError
+from kdebug.kube.names import check_object_name, shown
 from kdebug.models import TargetRef
 
 # prefix -> singular kind, as kubectl spells the short and long names
@@ -54,20 +55,19 @@ def copy_hint(pod_name: str, namespace: str) -> str:
     )
 
 
-def parse_target(text: str) -> TargetRef:
-    """`web`, `pod/web`, `deploy/shop`, `sts/db`, ... -> TargetRef(kind, name)."""
+def parse_target(text: str, option: str = "TARGET") -> TargetRef:
+    """`web`, `pod/web`, `deploy/shop`, `sts/db`, ... -> TargetRef(kind, name), the name checked as the API
+    server checks it (a usage error naming `option`)."""
     if not text or text.startswith("-"):
-        raise UsageError(f"invalid target {text!r}: expected NAME, pod/NAME or KIND/NAME")
+        raise UsageError(f"{option} {shown(text)}: expected NAME, pod/NAME or KIND/NAME")
     if "/" not in text:
-        return TargetRef("pod", text)
+        return TargetRef("pod", check_object_name(text, "pod", option))
     prefix, _, name = text.partition("/")
     kind = KIND_ALIASES.get(prefix.lower())
     if kind is None:
         known = ", ".join(sorted({"pod", "deploy", "sts", "ds", "rs", "job"}))
-        raise UsageError(f"unknown target kind {prefix!r} in {text!r} (use one of: {known})")
-    if not name or "/" in name:
-        raise UsageError(f"invalid target {text!r}: expected {prefix}/NAME")
-    return TargetRef(kind, name)
+        raise UsageError(f"{option} {shown(text)}: unknown target kind {shown(prefix)} (use one of: {known})")
+    return TargetRef(kind, check_object_name(name, kind, option, text))
 
 
 def label_selector_string(selector: dict) -> str:

@@ -46,7 +46,7 @@ def test_no_allowlist_is_none_and_an_empty_one_is_empty() -> None:
         ({"catalog": {"families": [{"name": "x", "strategy": "tag"}]}}, "needs `tag`"),
         ({"catalog": {"busybox": {"image": "Not A Ref"}}}, "invalid image reference"),
         ({"allowed_images": [42]}, "allowed_images"),
-        ({"registry": {"timeout": "soon"}}, "must be numbers"),
+        ({"registry": {"timeout": "soon"}}, "registry.timeout must be a number"),
         ({"mirrors": [{"from": "gcr.io/distroless"}]}, "needs both"),
     ],
     ids=[

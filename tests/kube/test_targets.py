@@ -65,6 +65,8 @@ def pod(
         pytest.param("rs/shop-1", TargetRef("replicaset", "shop-1"), id="replicaset"),
         pytest.param("job/migrate", TargetRef("job", "migrate"), id="job"),
         pytest.param("Deploy/shop", TargetRef("deployment", "shop"), id="kind is case-insensitive"),
+        pytest.param("web-1.cache", TargetRef("pod", "web-1.cache"), id="dotted subdomain"),
+        pytest.param("a" * 253, TargetRef("pod", "a" * 253), id="253 characters"),
     ],
 )
 def test_parse_target_reads_kind_and_name(text, expected):
@@ -78,6 +80,13 @@ def test_parse_target_reads_kind_and_name(text, expected):
         pytest.param("deploy/", id="missing name"),
         pytest.param("deploy/a/b", id="too many slashes"),
         pytest.param("", id="empty"),
+        pytest.param("web\n", id="trailing newline"),
+        pytest.param("Web", id="uppercase"),
+        pytest.param("web.", id="ends with a dot"),
+        pytest.param("-web", id="starts with a dash"),
+        pytest.param("a" * 254, id="254 characters"),
+        pytest.param("pod/../web", id="dot-dot"),
+        pytest.param("wéb", id="non-ASCII"),
     ],
 )
 def test_parse_target_rejects_bad_targets(text):
