@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 
 import kdebug
 from kdebug.console.sanitize import terminal_safe
-from kdebug.errors import ExitCode, KdebugError
+from kdebug.errors import ExitCode, InternalError, KdebugError
 
 # Command name -> (module in kdebug.cli defining it, its summary in `kdebug --help`), in help order.
 # The summary is the first line of the command's own help (tests/cli/test_help.py keeps them equal).
@@ -158,6 +158,10 @@ def invoke(command: click.Command, args: list[str]) -> int:
     except KeyboardInterrupt:
         _print_error("interrupted")
         return int(ExitCode.INTERRUPTED)
+    except Exception as exc:  # a bug: one line and its own exit code, never a traceback
+        error = InternalError.wrapping(exc)
+        _print_error(error.message, error.hint)
+        return int(error.exit_code)
     return int(result or 0) if isinstance(result, int) else 0
 
 

@@ -16,6 +16,7 @@ import select
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -87,18 +88,53 @@ def _address(host: str) -> str | bytes:
 class Response:
     """One response; `release()` (or reading it to the end through `read`) frees its connection."""
 
-    def __init__(self, pool: ConnectionPool, connection: _Connection, raw: http.client.HTTPResponse):
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        connection: _Connection,
+        raw: http.client.HTTPResponse,
+        deadline: float | None = None,
+    ):
         self._pool = pool
         self._connection: _Connection | None = connection
         self._raw = raw
         self.status = raw.status
         self.headers = raw.headers
+        self.deadline = deadline  # time.monotonic() by which the whole answer must have arrived
 
     def read(self) -> bytes:
         try:
             return self._raw.read()
         finally:
             self.release()
+
+    def read_capped(self, limit: int) -> tuple[bytes, bool]:
+        """At most `limit` bytes of the body, and whether there was more (left unread: the connection
+        is then closed). The read timeout bounds each socket read; `deadline` bounds the whole body,
+        so a server trickling a byte at a time cannot hold kdebug past it (TimeoutError)."""
+        parts: list[bytes] = []
+        size = 0
+        try:
+            while size <= limit:
+                self._arm_deadline()
+                chunk = self._raw.read1(min(65536, limit + 1 - size))
+                if not chunk:
+                    return b"".join(parts), False
+                parts.append(chunk)
+                size += len(chunk)
+            return b"".join(parts)[:limit], True
+        finally:
+            self.release()
+
+    def _arm_deadline(self) -> None:
+        if self.deadline is None:
+            return
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out reading the answer")
+        sock = self._connection.sock if self._connection is not None else None
+        if sock is not None:
+            sock.settimeout(min(left, sock.gettimeout() or left))
 
     def chunks(self, size: int = 65536) -> Iterator[bytes]:
         """The body as it arrives (chunked transfer encoding undone)."""
@@ -152,6 +188,7 @@ class ConnectionPool:
         closed it between requests), unless the request may have had an effect: a POST, unless the
         caller says it is `idempotent` (a review, which changes nothing).
         """
+        deadline = time.monotonic() + read_timeout if read_timeout else None
         connection, reused = self._take(connect_timeout)
         try:
             raw = self._exchange(connection, method, path, body, headers, read_timeout)
@@ -165,7 +202,7 @@ class ConnectionPool:
         except BaseException:
             connection.close()
             raise
-        return Response(self, connection, raw)
+        return Response(self, connection, raw, deadline)
 
     def put_back(self, connection: _Connection) -> None:
         with self._lock:
