@@ -19,8 +19,10 @@ from typing import Any
 import pytest
 import yaml
 
+from kdebug import config
 from kdebug.errors import ExitCode
 from kdebug.kube import client as kube_client
+from kdebug.kube import resolve
 from tests.fixtures.kdebug_cli import Result
 from tests.hostile.server import HostileServer, ScriptedHandler, respond, stream, trickle
 
@@ -264,3 +266,48 @@ def test_a_body_trickled_past_the_request_timeout_is_given_up(
     assert_one_error_line(result, ExitCode.UNREACHABLE, "timed out")
     assert seconds < 15, seconds
     assert_recorded_as_failed(run_kdebug, ExitCode.UNREACHABLE)
+
+
+# -- every failure is recorded, expected or not ---------------------------------------------------------
+def test_an_unexpected_exception_is_one_line_and_a_failed_session(
+    hostile_server: HostileServer, run_kdebug: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug kdebug did not foresee (here: resolution raising a RuntimeError with a long message)."""
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("boom\n" + "x" * 5000)
+
+    monkeypatch.setattr(resolve, "resolve_target", broken)
+    api_server(hostile_server, body(json.dumps(POD).encode()))
+    result, _, _ = attach(run_kdebug, hostile_server, tmp_path)
+    assert_one_error_line(result, ExitCode.INTERNAL, "internal error: RuntimeError: boom")
+    session = assert_recorded_as_failed(run_kdebug, ExitCode.INTERNAL)
+    assert session["error_kind"] == "internal"
+    assert session["error"].startswith("internal error: RuntimeError: boom")
+
+
+def test_ctrl_c_is_recorded_as_interrupted(
+    hostile_server: HostileServer, run_kdebug: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(resolve, "resolve_target", interrupted)
+    api_server(hostile_server, body(json.dumps(POD).encode()))
+    result, _, _ = attach(run_kdebug, hostile_server, tmp_path)
+    assert_one_error_line(result, ExitCode.INTERRUPTED, "interrupted")
+    listed = run_kdebug("sessions", "list", "-o", "json")
+    (session,) = json.loads(listed.out)["sessions"]
+    assert (session["status"], session["exit_code"]) == ("interrupted", ExitCode.INTERRUPTED), session
+
+
+def test_an_unexpected_exception_outside_a_session_is_one_line(
+    run_kdebug: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("bad state")
+
+    monkeypatch.setattr(config, "effective_config", broken)
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", "http://127.0.0.1:9")
+    result = run_kdebug("attach", "web", "--kubeconfig", str(kubeconfig), "--", "true")
+    assert_one_error_line(result, ExitCode.INTERNAL, "internal error: ValueError: bad state")
