@@ -20,7 +20,7 @@ from kdebug.debug import spec
 from kdebug.debug.container import build_debug_container
 from kdebug.debug.ids import new_suffix
 from kdebug.debug.record import identity_fields
-from kdebug.errors import KdebugError, NotFoundError, UsageError
+from kdebug.errors import InternalError, KdebugError, NotFoundError, UsageError
 from kdebug.images.inspection import check_override_allowed, make_image_chooser
 from kdebug.kube import client as kube
 from kdebug.kube import paths, resolve, targets
@@ -167,7 +167,8 @@ def outcome_error(status: str, error: BaseException | None, timeout_s: float) ->
         return RunError(runresult.KIND_CANCELLED, "cancelled before it finished (Ctrl-C)")
     if isinstance(error, KdebugError):
         return RunError(error.kind, error.message)
-    return RunError("internal", f"{type(error).__name__}: {error}")
+    internal = InternalError.wrapping(error or RuntimeError("no error"))
+    return RunError(internal.kind, internal.message)
 
 
 class Runner:
@@ -396,8 +397,9 @@ class Runner:
             recorder.finished("timeout", exit_code, "did not finish within --timeout")
         elif isinstance(error, KdebugError):
             recorder.finished(error.kind, exit_code, error.message)
-        elif error is not None:
-            recorder.finished("failed", exit_code, f"{type(error).__name__}: {error}")
+        elif error is not None:  # a bug: recorded as failed, with the exception's type and a capped message
+            internal = InternalError.wrapping(error)
+            recorder.finished(internal.kind, exit_code, internal.message)
         else:
             recorder.finished("ok" if exit_code == 0 else "failed", exit_code, None)
 

@@ -311,3 +311,15 @@ def test_an_unexpected_exception_outside_a_session_is_one_line(
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", "http://127.0.0.1:9")
     result = run_kdebug("attach", "web", "--kubeconfig", str(kubeconfig), "--", "true")
     assert_one_error_line(result, ExitCode.INTERNAL, "internal error: ValueError: bad state")
+
+
+@pytest.mark.parametrize("case", ["302 to elsewhere", "a list", "nested 100k levels", "spec is a list"])
+def test_run_meets_the_same_answers_with_one_error_line(
+    case: str, hostile_server: HostileServer, run_kdebug: Any, tmp_path: Path
+) -> None:
+    """`kdebug run` reads through the same client: the same checks, the same one line."""
+    pod, _, code, words = CASES[case]
+    api_server(hostile_server, pod)
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", hostile_server.url(""))
+    result = run_kdebug("run", "web", "--kubeconfig", str(kubeconfig), "--", "true")
+    assert_one_error_line(result, code, *words)
