@@ -405,8 +405,9 @@ _STATUS_MESSAGE = re.compile(r'^\s*\{.*?"message"\s*:\s*"((?:[^"\\]|\\.)*)', re.
 
 
 def _capped(text: str, limit: int) -> str:
-    """One line of at most `limit` characters (servers choose the length of what they send)."""
-    text = " ".join(text.split())
+    """At most `limit` characters (servers choose the length of what they send). Line breaks stay:
+    the CLI shows them as visible escapes (terminal_safe), so the line is what the server sent."""
+    text = text.strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -104,7 +104,11 @@ def check_object(obj: object, *, pod: bool | None = None, named: bool = False, w
     _metadata(meta, f"{where}metadata.", named=named or pod)
     spec = obj.get("spec") or {}
     _optional(spec, "nodeName", str, f"{where}spec.")
-    _optional(spec, "selector", dict, f"{where}spec.")
+    selector = _optional(spec, "selector", dict, f"{where}spec.")
+    if isinstance(selector, dict):  # a workload's label selector (a Service's is a plain string map)
+        if isinstance(selector.get("matchLabels"), dict):
+            _string_map(selector["matchLabels"], f"{where}spec.selector.matchLabels")
+        _list_of_objects(selector, "matchExpressions", f"{where}spec.selector.")
     for key in _CONTAINER_LISTS:
         _list_of_objects(spec, key, f"{where}spec.", _container)
     status = obj.get("status") or {}
