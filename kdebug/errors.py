@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+MAX_ERROR_CHARS = 1000  # an error line or a recorded error, whatever server text it quotes
+
 
 class ExitCode(IntEnum):
     OK = 0
@@ -108,9 +110,13 @@ class InternalError(KdebugError):
 
     @classmethod
     def wrapping(cls, exc: BaseException) -> InternalError:
-        text = " ".join(str(exc).split())
-        text = text if len(text) <= 200 else text[:199] + "\u2026"
+        text = capped(" ".join(str(exc).split()), 200)
         return cls(
             f"internal error: {type(exc).__name__}" + (f": {text}" if text else ""),
             hint="this is a bug in kdebug; please report it with the command you ran",
         )
+
+
+def capped(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """`text` cut to `limit` characters, the cut marked with an ellipsis (servers choose its length)."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"

@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 
 import kdebug
 from kdebug.console.sanitize import terminal_safe
-from kdebug.errors import ExitCode, InternalError, KdebugError
+from kdebug.errors import ExitCode, InternalError, KdebugError, capped
 
 # Command name -> (module in kdebug.cli defining it, its summary in `kdebug --help`), in help order.
 # The summary is the first line of the command's own help (tests/cli/test_help.py keeps them equal).
@@ -127,9 +127,10 @@ def _register(argv: list[str]) -> None:
 def _print_error(message: str, hint: str | None = None) -> None:
     # Messages quote servers and stored records: no control character reaches the terminal raw.
 
-    sys.stderr.write(f"error: {terminal_safe(message, one_line=True)}\n")
+    # ... and no quoted text makes the line longer than MAX_ERROR_CHARS.
+    sys.stderr.write(f"error: {terminal_safe(capped(message), one_line=True)}\n")
     if hint:
-        sys.stderr.write(f"hint: {terminal_safe(hint, one_line=True)}\n")
+        sys.stderr.write(f"hint: {terminal_safe(capped(hint), one_line=True)}\n")
     sys.stderr.flush()
 
 

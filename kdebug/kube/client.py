@@ -35,6 +35,7 @@ from kdebug.errors import (
     PermissionDeniedError,
     UnreachableError,
     UsageError,
+    capped,
 )
 from kdebug.kube import kubeconfig as kc
 from kdebug.kube import shapes
@@ -239,7 +240,7 @@ class KubeClient:
             except Exception as exc:  # socket / ssl / http.client failures
                 raise self._unreachable(exc) from None
             if 300 <= response.status < 400:  # followed, it would take the credentials elsewhere
-                location = _capped(str(response.headers.get("Location") or ""), 120)
+                location = capped(str(response.headers.get("Location") or ""), 120)
                 response.release()
                 raise UnreachableError(
                     f"{method} {path}: the server at {self.server} answered {response.status} "
@@ -308,7 +309,10 @@ class KubeClient:
         try:
             for line in _lines(response.chunks(), f"the watch of {path}"):
                 if line.strip():
-                    yield shapes.checked_event(_parsed(line, f"the watch of {path}"), path)
+                    event = shapes.checked_event(_parsed(line, f"the watch of {path}"), path)
+                    if event["type"] == "ERROR" and isinstance(event["object"].get("message"), str):
+                        event["object"]["message"] = capped(event["object"]["message"], MAX_MESSAGE_CHARS)
+                    yield event
         except TimeoutError:  # `timeout_s` without an event
             return
         except (OSError, http.client.HTTPException) as exc:
@@ -375,8 +379,8 @@ def error_from_response(status: int, body: str, method: str, path: str, server: 
         parsed = {}
     if not isinstance(parsed, dict):
         parsed = {}
-    message = _capped(_error_message(parsed, body, status), MAX_MESSAGE_CHARS)
-    reason = _capped(str(parsed.get("reason") or ""), 64)
+    message = capped(_error_message(parsed, body, status).strip(), MAX_MESSAGE_CHARS)
+    reason = capped(str(parsed.get("reason") or ""), 64)
     if status == 401:
         return UnreachableError(
             f"the cluster at {server} rejected the credentials (401 Unauthorized)",
@@ -402,13 +406,6 @@ def _error_message(parsed: dict, body: str, status: int) -> str:
 
 
 _STATUS_MESSAGE = re.compile(r'^\s*\{.*?"message"\s*:\s*"((?:[^"\\]|\\.)*)', re.DOTALL)
-
-
-def _capped(text: str, limit: int) -> str:
-    """At most `limit` characters (servers choose the length of what they send). Line breaks stay:
-    the CLI shows them as visible escapes (terminal_safe), so the line is what the server sent."""
-    text = text.strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _parsed(data: bytes, what: str) -> object:

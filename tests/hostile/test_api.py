@@ -29,7 +29,8 @@ from tests.hostile.server import HostileServer, ScriptedHandler, respond, stream
 POD_PATH = "/api/v1/namespaces/demo/pods/web"
 PATCH_PATH = POD_PATH + "/ephemeralcontainers"
 PODS_PATH = "/api/v1/namespaces/demo/pods"
-MAX_MESSAGE = 400  # one error line, server text included, stays short
+MAX_MESSAGE = 400  # an error line quoting a server's message: the client caps the message at 300
+MAX_LINE = 1010  # any error line, whatever it quotes: "error: " and errors.MAX_ERROR_CHARS
 
 POD: dict[str, Any] = {
     "kind": "Pod",
@@ -41,6 +42,7 @@ POD: dict[str, Any] = {
 NOT_FOUND = json.dumps({"kind": "Status", "apiVersion": "v1", "code": 404, "message": "not here"}).encode()
 
 Answer = Callable[[ScriptedHandler], None]
+DEBUG_CONTAINER: dict[str, str] = {}  # server host -> the name of the debug container kdebug asked for
 
 
 def with_pod(**changes: Any) -> bytes:
@@ -76,7 +78,9 @@ def api_server(server: HostileServer, pod: Answer, watch: Answer | None = None) 
         path, _, query = handler.path.partition("?")
         if path == POD_PATH:
             pod(handler)
-        elif path == PATCH_PATH:
+        elif path == PATCH_PATH:  # the debug container's name, for a watch answer to name it
+            patch = json.loads(handler.rfile.read(int(handler.headers.get("Content-Length") or 0)))
+            DEBUG_CONTAINER[server.host] = patch["spec"]["ephemeralContainers"][-1]["name"]
             respond(handler, 200, json.dumps(POD).encode())
         elif path == PODS_PATH and "watch=true" in query and watch is not None:
             watch(handler)
@@ -115,28 +119,41 @@ def attach(run_kdebug: Any, server: HostileServer, tmp_path: Path) -> tuple[Resu
     return result, time.monotonic() - started, peak
 
 
-def assert_one_error_line(result: Result, code: ExitCode, *words: str) -> str:
+def assert_one_error_line(result: Result, code: ExitCode, *words: str, limit: int = MAX_MESSAGE) -> str:
     assert result.code == code, result.err
     assert "Traceback" not in result.err, result.err
     errors = [line for line in result.err.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, result.err
-    assert len(errors[0]) <= MAX_MESSAGE, errors[0][:1000]
+    assert len(errors[0]) <= limit, errors[0][:1000]
     for word in words:
         assert word in errors[0], errors[0]
     return errors[0]
 
 
-def assert_recorded_as_failed(run_kdebug: Any, code: ExitCode) -> dict[str, Any]:
+def assert_recorded_as_failed(run_kdebug: Any, code: ExitCode, limit: int = MAX_MESSAGE) -> dict[str, Any]:
     listed = run_kdebug("sessions", "list", "-o", "json")
     assert listed.code == 0, listed.err
     (session,) = json.loads(listed.out)["sessions"]
     assert session["status"] == "failed", session
     assert session["exit_code"] == code, session
-    assert session["error"] and len(session["error"]) <= MAX_MESSAGE, session["error"][:1000]
+    assert session["error"] and len(session["error"]) <= limit, session["error"][:1000]
     return session
 
 
 NESTED = b"[" * 100_000 + b"]" * 100_000
+
+
+def start_failure(message: str) -> Answer:
+    """A watch whose pod says the debug container cannot pull its image, with `message` as the reason."""
+
+    def answer(handler: ScriptedHandler) -> None:
+        name = DEBUG_CONTAINER[handler.server.hostile.host]
+        waiting = {"waiting": {"reason": "ErrImagePull", "message": message}}
+        pod = with_pod(**{"status.ephemeralContainerStatuses": [{"name": name, "state": waiting}]})
+        watch_lines(b'{"type": "MODIFIED", "object": ' + pod + b"}")(handler)
+
+    return answer
+
 
 # id -> (the pod's answer, the watch's answer, exit code, words in the error line)
 CASES: dict[str, tuple[Answer, Answer | None, ExitCode, tuple[str, ...]]] = {
@@ -214,6 +231,20 @@ CASES: dict[str, tuple[Answer, Answer | None, ExitCode, tuple[str, ...]]] = {
         ExitCode.API_ERROR,
         ("watch", "16 MiB"),
     ),
+    "watch ERROR with a 1 MB message": (
+        body(json.dumps(POD).encode()),
+        watch_lines(
+            b'{"type": "ERROR", "object": ' + status_json(500, "w" * 1_000_000, "InternalError") + b"}"
+        ),
+        ExitCode.API_ERROR,
+        ("watching web failed", "wwww"),
+    ),
+    "a 1 MB start-failure message": (
+        body(json.dumps(POD).encode()),
+        start_failure("p" * 1_000_000),
+        ExitCode.START_FAILED,
+        ("ErrImagePull", "pppp"),
+    ),
     "10 MB Status message": (
         body(status_json(422, "m" * 10_000_000), 422),
         None,
@@ -228,18 +259,22 @@ CASES: dict[str, tuple[Answer, Answer | None, ExitCode, tuple[str, ...]]] = {
     ),
 }
 
+# server text inside a message kdebug words itself (not a server error's message): capped at the line
+QUOTED_BY_KDEBUG = {"a 1 MB start-failure message"}
+
 
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
 def test_a_hostile_answer_ends_as_one_error_line_and_a_failed_session(
     case: str, hostile_server: HostileServer, run_kdebug: Any, tmp_path: Path
 ) -> None:
     pod, watch, code, words = CASES[case]
+    limit = MAX_LINE if case in QUOTED_BY_KDEBUG else MAX_MESSAGE
     api_server(hostile_server, pod, watch)
     result, seconds, peak = attach(run_kdebug, hostile_server, tmp_path)
-    assert_one_error_line(result, code, *words)
+    assert_one_error_line(result, code, *words, limit=limit)
     assert seconds < 30, seconds
     assert peak < 128 * 1024 * 1024, peak  # 16 MiB bodies at most, a few copies while parsing
-    assert_recorded_as_failed(run_kdebug, code)
+    assert_recorded_as_failed(run_kdebug, code, limit=limit)
 
 
 def test_a_300_mb_error_body_is_streamed_not_held(
