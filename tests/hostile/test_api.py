@@ -358,3 +358,25 @@ def test_run_meets_the_same_answers_with_one_error_line(
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", hostile_server.url(""))
     result = run_kdebug("run", "web", "--kubeconfig", str(kubeconfig), "--", "true")
     assert_one_error_line(result, code, *words)
+
+
+def test_headers_trickled_past_the_request_timeout_are_given_up(
+    hostile_server: HostileServer, run_kdebug: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The status line and headers one byte every 0.2 s: the deadline covers them as it covers the body."""
+    monkeypatch.setattr(kube_client, "READ_TIMEOUT_S", 1.0)
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Pad: " + b"p" * 200 + b"\r\n\r\n"
+
+    def trickled_head(handler: ScriptedHandler) -> None:
+        stopping = handler.server.hostile.stopping
+        for index in range(len(head)):
+            if stopping.wait(0.2):
+                return
+            handler.wfile.write(head[index : index + 1])
+            handler.wfile.flush()
+
+    api_server(hostile_server, trickled_head)
+    result, seconds, _ = attach(run_kdebug, hostile_server, tmp_path)
+    assert_one_error_line(result, ExitCode.UNREACHABLE, "timed out")
+    assert seconds < 15, seconds
+    assert_recorded_as_failed(run_kdebug, ExitCode.UNREACHABLE)
