@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+MAX_ERROR_CHARS = 1000  # an error line or a recorded error, whatever server text it quotes
+
 
 class ExitCode(IntEnum):
     OK = 0
@@ -24,6 +26,7 @@ class ExitCode(IntEnum):
     STORE_ERROR = 73  # the session store is unreadable or corrupt
     API_ERROR = 74  # any other refusal from the API server (conflict, invalid, 5xx after retries)
     NOT_SUPPORTED = 75  # the target cannot be debugged this way (static pod, Windows, not running)
+    INTERNAL = 76  # a bug in kdebug: an exception it did not expect (reported as one line, recorded)
     INTERRUPTED = 130  # Ctrl-C / SIGINT / SIGTERM
 
 
@@ -97,3 +100,23 @@ class InterruptedByUserError(KdebugError):
 class StoreError(KdebugError):
     exit_code = ExitCode.STORE_ERROR
     kind = "store"
+
+
+class InternalError(KdebugError):
+    """An exception kdebug did not expect, as one line: `internal error: TYPE: message` (capped)."""
+
+    exit_code = ExitCode.INTERNAL
+    kind = "internal"
+
+    @classmethod
+    def wrapping(cls, exc: BaseException) -> InternalError:
+        text = capped(" ".join(str(exc).split()), 200)
+        return cls(
+            f"internal error: {type(exc).__name__}" + (f": {text}" if text else ""),
+            hint="this is a bug in kdebug; please report it with the command you ran",
+        )
+
+
+def capped(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """`text` cut to `limit` characters, the cut marked with an ellipsis (servers choose its length)."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"

@@ -19,11 +19,13 @@ from kdebug.automation.results import RunError, RunResult
 from kdebug.debug import spec
 from kdebug.debug.container import build_debug_container
 from kdebug.debug.ids import new_suffix
-from kdebug.errors import KdebugError, NotFoundError, UsageError
+from kdebug.debug.record import identity_fields
+from kdebug.errors import InternalError, KdebugError, NotFoundError, UsageError
 from kdebug.images.inspection import check_override_allowed, make_image_chooser
 from kdebug.kube import client as kube
 from kdebug.kube import paths, resolve, targets
 from kdebug.kube.api import KubeApi
+from kdebug.kube.background import Pending
 from kdebug.models import ImageChoice, ResolvedTarget
 from kdebug.security import profiles
 from kdebug.security.decision import read_namespace_labels
@@ -165,7 +167,8 @@ def outcome_error(status: str, error: BaseException | None, timeout_s: float) ->
         return RunError(runresult.KIND_CANCELLED, "cancelled before it finished (Ctrl-C)")
     if isinstance(error, KdebugError):
         return RunError(error.kind, error.message)
-    return RunError("internal", f"{type(error).__name__}: {error}")
+    internal = InternalError.wrapping(error or RuntimeError("no error"))
+    return RunError(internal.kind, internal.message)
 
 
 class Runner:
@@ -195,6 +198,7 @@ class Runner:
         self._nodes: dict[str, dict | None] = {}
         self._node_lock = threading.Lock()
         self._recorder_lock = threading.Lock()
+        self._identity: dict[str, Any] = {}  # who runs, on which server and context: in every record
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -206,7 +210,11 @@ class Runner:
             pool = request.parallel + 4
             client = kube.connect(request.kubeconfig, request.context, request.namespace, pool_size=pool)
         namespace = request.namespace or client.namespace
-        return client, resolve_pods(client, namespace, request)
+        # asked while the pods are looked up, as attach does (kdebug.debug.early)
+        identity = Pending(identity_fields, client, request.kubeconfig, request.context)
+        pods = resolve_pods(client, namespace, request)
+        self._identity = {"server": client.server, "context": client.cluster.context, **identity.result()}
+        return client, pods
 
     def _check_before_cluster(self, request: RunRequest) -> None:
         check_recording_policy(self.config, record=request.record, reason=request.reason)
@@ -281,6 +289,7 @@ class Runner:
         progress.capture = toolbox.new_capture(request.max_output)
         # refused before the full start event (e.g. pod not running): the record still names the pod
         unstarted: dict[str, Any] | None = {
+            **self._identity,
             "namespace": target.namespace,
             "pod": target.pod_name,
             "container": target.container,
@@ -298,7 +307,8 @@ class Runner:
             )
             progress.debug_container = container["name"]
             if recorder:
-                recorder.started(self._record_fields(target, choice, container, argv, request, step, profile))
+                fields = self._record_fields(target, choice, container, argv, request, step, profile)
+                recorder.started({**self._identity, **fields})
                 unstarted = None
             on_output = recorder.output if recorder else None
             if request.fresh:
@@ -387,8 +397,9 @@ class Runner:
             recorder.finished("timeout", exit_code, "did not finish within --timeout")
         elif isinstance(error, KdebugError):
             recorder.finished(error.kind, exit_code, error.message)
-        elif error is not None:
-            recorder.finished("failed", exit_code, f"{type(error).__name__}: {error}")
+        elif error is not None:  # a bug: recorded as failed, with the exception's type and a capped message
+            internal = InternalError.wrapping(error)
+            recorder.finished(internal.kind, exit_code, internal.message)
         else:
             recorder.finished("ok" if exit_code == 0 else "failed", exit_code, None)
 

@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 
 import kdebug
 from kdebug.console.sanitize import terminal_safe
-from kdebug.errors import ExitCode, KdebugError
+from kdebug.errors import ExitCode, InternalError, KdebugError, capped
 
 # Command name -> (module in kdebug.cli defining it, its summary in `kdebug --help`), in help order.
 # The summary is the first line of the command's own help (tests/cli/test_help.py keeps them equal).
@@ -127,9 +127,10 @@ def _register(argv: list[str]) -> None:
 def _print_error(message: str, hint: str | None = None) -> None:
     # Messages quote servers and stored records: no control character reaches the terminal raw.
 
-    sys.stderr.write(f"error: {terminal_safe(message, one_line=True)}\n")
+    # ... and no quoted text makes the line longer than MAX_ERROR_CHARS.
+    sys.stderr.write(f"error: {terminal_safe(capped(message), one_line=True)}\n")
     if hint:
-        sys.stderr.write(f"hint: {terminal_safe(hint, one_line=True)}\n")
+        sys.stderr.write(f"hint: {terminal_safe(capped(hint), one_line=True)}\n")
     sys.stderr.flush()
 
 
@@ -158,6 +159,10 @@ def invoke(command: click.Command, args: list[str]) -> int:
     except KeyboardInterrupt:
         _print_error("interrupted")
         return int(ExitCode.INTERRUPTED)
+    except Exception as exc:  # a bug: one line and its own exit code, never a traceback
+        error = InternalError.wrapping(exc)
+        _print_error(error.message, error.hint)
+        return int(error.exit_code)
     return int(result or 0) if isinstance(result, int) else 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from kdebug.errors import KdebugError
+from kdebug.errors import KdebugError, capped
 from kdebug.kube import kubeconfig as kc
 from kdebug.kube import paths
 from kdebug.kube.api import KubeApi
@@ -63,7 +63,7 @@ class SessionRecord:
 
     def finish(self, status: str, exit_code: int | None, error: str | None) -> None:
         self.start()  # a session that failed early still leaves a whole record
-        self.recorder.finished(status, exit_code, error)
+        self.recorder.finished(status, exit_code, None if error is None else capped(error))
 
 
 def target_fields(resolved: ResolvedTarget) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from kdebug.debug.stream import Streamer
 from kdebug.debug.wait import start_failure, wait_for_container
 from kdebug.durations import format_duration
 from kdebug.errors import (
+    InternalError,
     InterruptedByUserError,
     KdebugError,
     NotSupportedError,
@@ -123,6 +124,10 @@ class Debugger:
         except KeyboardInterrupt:
             self.record.finish("interrupted", 130, "interrupted")
             raise self._interrupted("interrupted") from None
+        except Exception as exc:  # a bug: still recorded as a failed session, then one line
+            error = InternalError.wrapping(exc)
+            self.record.finish(error.kind, error.exit_code, error.message)
+            raise error from exc
         self.record.finish("ok" if exit_code == 0 else "failed", exit_code, None)
         return exit_code
 

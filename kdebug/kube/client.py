@@ -16,6 +16,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import ssl
 import tempfile
 import time
@@ -34,8 +35,10 @@ from kdebug.errors import (
     PermissionDeniedError,
     UnreachableError,
     UsageError,
+    capped,
 )
 from kdebug.kube import kubeconfig as kc
+from kdebug.kube import shapes
 from kdebug.kube.background import Pending
 from kdebug.kube.httppool import ConnectionPool
 from kdebug.lazy import lazy_module
@@ -56,6 +59,12 @@ RETRY_STATUSES = {409, 429, 500, 502, 503, 504}
 REVIEW_RESOURCES = frozenset({"selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews"})
 MAX_ATTEMPTS = 4
 CONNECT_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 60.0  # a whole answer (status, headers and body), unless the caller says otherwise
+# What kdebug reads of an answer: objects and lists (a list of 500 pods is a few MiB), a watch line; of
+# an error body only its start (the Status message is near the top); of a message a line's worth.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_ERROR_BODY_BYTES = 64 * 1024
+MAX_MESSAGE_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -212,7 +221,9 @@ class KubeClient:
             data = json.dumps(body).encode("utf-8")
         pairs = [(key, value) for key, value in (query or {}).items() if value is not None]
         target = path + "?" + urlencode(pairs) if pairs else path
-        connect_s, read_s = timeout if isinstance(timeout, tuple) else (CONNECT_TIMEOUT_S, timeout or 60.0)
+        connect_s, read_s = (
+            timeout if isinstance(timeout, tuple) else (CONNECT_TIMEOUT_S, timeout or READ_TIMEOUT_S)
+        )
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 response = self._pool.request(
@@ -228,6 +239,14 @@ class KubeClient:
                 raise
             except Exception as exc:  # socket / ssl / http.client failures
                 raise self._unreachable(exc) from None
+            if 300 <= response.status < 400:  # followed, it would take the credentials elsewhere
+                location = capped(str(response.headers.get("Location") or ""), 120)
+                response.release()
+                raise UnreachableError(
+                    f"{method} {path}: the server at {self.server} answered {response.status} "
+                    f"(a redirect{' to ' + location if location else ''}), which kdebug does not follow",
+                    hint="check that the kubeconfig's server URL is the API server itself",
+                )
             if response.status < 400:
                 return response
             text = _read_text(response)
@@ -249,15 +268,16 @@ class KubeClient:
     ) -> dict:
         response = self._send(method, path, query, body, content_type, timeout)
         try:
-            data = response.read()
+            data, truncated = response.read_capped(MAX_BODY_BYTES)
+        except TimeoutError:
+            raise UnreachableError(
+                f"{method} {path}: the answer from {self.server} did not arrive in time (timed out)"
+            ) from None
         except Exception as exc:
             raise self._unreachable(exc) from None
-        if not data:
-            return {}
-        try:
-            return json.loads(data)
-        except ValueError:
-            raise ApiError(f"{method} {path}: the server sent a body that is not JSON") from None
+        if truncated:
+            raise ApiError(f"{method} {path}: the answer is larger than {MAX_BODY_BYTES // 2**20} MiB")
+        return shapes.checked_answer(_parsed(data, f"{method} {path}") if data else {}, method, path)
 
     def get(self, path: str, query: dict[str, Any] | None = None) -> dict:
         pending = self._prefetched.pop(path, None) if not query else None
@@ -287,9 +307,12 @@ class KubeClient:
         }
         response = self._send("GET", path, params, None, None, (CONNECT_TIMEOUT_S, max(0.1, timeout_s)))
         try:
-            for line in _lines(response.chunks()):
+            for line in _lines(response.chunks(), f"the watch of {path}"):
                 if line.strip():
-                    yield json.loads(line)
+                    event = shapes.checked_event(_parsed(line, f"the watch of {path}"), path)
+                    if event["type"] == "ERROR" and isinstance(event["object"].get("message"), str):
+                        event["object"]["message"] = capped(event["object"]["message"], MAX_MESSAGE_CHARS)
+                    yield event
         except TimeoutError:  # `timeout_s` without an event
             return
         except (OSError, http.client.HTTPException) as exc:
@@ -349,15 +372,15 @@ class KubeClient:
 
 
 def error_from_response(status: int, body: str, method: str, path: str, server: str) -> KdebugError:
-    """Turn an HTTP error into one kdebug error that keeps the server's own message."""
+    """Turn an HTTP error into one kdebug error that keeps the server's own message (capped)."""
     try:
         parsed = json.loads(body) if body else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         parsed = {}
     if not isinstance(parsed, dict):
         parsed = {}
-    message = str(parsed.get("message") or body.strip() or f"HTTP {status}")
-    reason = str(parsed.get("reason", ""))
+    message = capped(_error_message(parsed, body, status).strip(), MAX_MESSAGE_CHARS)
+    reason = capped(str(parsed.get("reason") or ""), 64)
     if status == 401:
         return UnreachableError(
             f"the cluster at {server} rejected the credentials (401 Unauthorized)",
@@ -370,6 +393,29 @@ def error_from_response(status: int, body: str, method: str, path: str, server: 
             return NotSupportedError("ephemeral containers are disabled for this cluster")
         return NotFoundError(message)
     return ApiError(message, status=status, reason=reason)
+
+
+def _error_message(parsed: dict, body: str, status: int) -> str:
+    """A Status's message; else the message of a Status cut off at MAX_ERROR_BODY_BYTES; else the body."""
+    if parsed.get("message"):
+        return str(parsed["message"])
+    cut = _STATUS_MESSAGE.search(body[:4096]) if not parsed else None
+    if cut:
+        return cut.group(1)
+    return f"HTTP {status}: {body.strip()}" if body.strip() else f"HTTP {status}"
+
+
+_STATUS_MESSAGE = re.compile(r'^\s*\{.*?"message"\s*:\s*"((?:[^"\\]|\\.)*)', re.DOTALL)
+
+
+def _parsed(data: bytes, what: str) -> object:
+    """JSON from the server; a one-line ApiError for anything else, however deeply nested."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ApiError(f"{what}: the answer is nested too deeply to be an API object") from None
+    except ValueError:
+        raise ApiError(f"{what}: the server sent a body that is not JSON") from None
 
 
 def _is_review(path: str) -> bool:
@@ -411,13 +457,15 @@ def _short_reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Split a byte stream into lines, holding partial lines across chunks."""
+def _lines(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
+    """Split a byte stream into lines, holding partial lines (up to MAX_BODY_BYTES) across chunks."""
     pending = b""
     for chunk in chunks:
         pending += chunk
         *complete, pending = pending.split(b"\n")
         yield from complete
+        if len(pending) > MAX_BODY_BYTES:
+            raise ApiError(f"{what}: a line is larger than {MAX_BODY_BYTES // 2**20} MiB")
     if pending:
         yield pending
 
@@ -440,10 +488,12 @@ def _ssl_options(transport: Transport) -> dict[str, Any]:
 
 
 def _read_text(response: Any) -> str:
+    """The start of an error body: what is there of MAX_ERROR_BODY_BYTES by the deadline."""
     try:
-        return response.read().decode("utf-8", "replace")
+        data, _more = response.read_capped(MAX_ERROR_BODY_BYTES)
     except Exception:
         return ""
+    return data.decode("utf-8", "replace")
 
 
 # -- configuration ---------------------------------------------------------------------------

@@ -11,14 +11,54 @@ closes its connection. A pooled connection the server has closed meanwhile is no
 
 from __future__ import annotations
 
+import functools
 import http.client
+import io
 import select
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
+
+
+class _DeadlineIO(io.RawIOBase):
+    """The socket as http.client reads it, each read bounded by `deadline` (time.monotonic) when set:
+    a server sending a byte at a time within the socket timeout is still cut off there."""
+
+    def __init__(self, sock: socket.socket, deadline: float | None):
+        self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)
+        self._timeout = sock.gettimeout()
+        self.deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("timed out reading the answer")
+            self._sock.settimeout(left if self._timeout is None else min(left, self._timeout))
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    """An HTTPResponse whose status line, headers (and, through Response.read_capped, body) must
+    arrive by the request's deadline."""
+
+    def __init__(self, sock: socket.socket, *args: Any, deadline: float | None = None, **kwargs: Any):
+        super().__init__(sock, *args, **kwargs)
+        self.fp.close()  # http.client's own reader: replaced before anything is read from it
+        self.deadline_io = _DeadlineIO(sock, deadline)
+        self.fp = io.BufferedReader(self.deadline_io)
 
 
 class _Connection(http.client.HTTPConnection):
@@ -87,18 +127,49 @@ def _address(host: str) -> str | bytes:
 class Response:
     """One response; `release()` (or reading it to the end through `read`) frees its connection."""
 
-    def __init__(self, pool: ConnectionPool, connection: _Connection, raw: http.client.HTTPResponse):
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        connection: _Connection,
+        raw: http.client.HTTPResponse,
+        deadline: float | None = None,
+    ):
         self._pool = pool
         self._connection: _Connection | None = connection
         self._raw = raw
         self.status = raw.status
         self.headers = raw.headers
+        self.deadline = deadline  # time.monotonic() by which the whole answer must have arrived
+        # the status line and headers came by the deadline; a streamed body (a watch, logs) is bounded
+        # by the read timeout of each read only, unless read through read_capped
+        self._deadline_io().deadline = None
 
     def read(self) -> bytes:
         try:
             return self._raw.read()
         finally:
             self.release()
+
+    def read_capped(self, limit: int) -> tuple[bytes, bool]:
+        """At most `limit` bytes of the body, and whether there was more (left unread: the connection
+        is then closed). The read timeout bounds each socket read; `deadline` bounds the whole answer,
+        so a server trickling a byte at a time cannot hold kdebug past it (TimeoutError)."""
+        parts: list[bytes] = []
+        size = 0
+        self._deadline_io().deadline = self.deadline
+        try:
+            while size <= limit:
+                chunk = self._raw.read1(min(65536, limit + 1 - size))
+                if not chunk:
+                    return b"".join(parts), False
+                parts.append(chunk)
+                size += len(chunk)
+            return b"".join(parts)[:limit], True
+        finally:
+            self.release()
+
+    def _deadline_io(self) -> _DeadlineIO:
+        return self._raw.deadline_io  # type: ignore[attr-defined]
 
     def chunks(self, size: int = 65536) -> Iterator[bytes]:
         """The body as it arrives (chunked transfer encoding undone)."""
@@ -152,20 +223,21 @@ class ConnectionPool:
         closed it between requests), unless the request may have had an effect: a POST, unless the
         caller says it is `idempotent` (a review, which changes nothing).
         """
+        deadline = time.monotonic() + read_timeout if read_timeout else None
         connection, reused = self._take(connect_timeout)
         try:
-            raw = self._exchange(connection, method, path, body, headers, read_timeout)
+            raw = self._exchange(connection, method, path, body, headers, read_timeout, deadline)
         except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ssl.SSLEOFError):
             connection.close()
             repeatable = idempotent if idempotent is not None else method.upper() != "POST"
             if not reused or not repeatable:
                 raise
             connection = self._new(connect_timeout)
-            raw = self._exchange_or_close(connection, method, path, body, headers, read_timeout)
+            raw = self._exchange_or_close(connection, method, path, body, headers, read_timeout, deadline)
         except BaseException:
             connection.close()
             raise
-        return Response(self, connection, raw)
+        return Response(self, connection, raw, deadline)
 
     def put_back(self, connection: _Connection) -> None:
         with self._lock:
@@ -208,10 +280,12 @@ class ConnectionPool:
         body: bytes | None,
         headers: dict[str, str],
         read_timeout: float | None,
+        deadline: float | None = None,
     ) -> http.client.HTTPResponse:
         if connection.sock is None:
             connection.connect()
         assert connection.sock is not None
         connection.sock.settimeout(read_timeout)
+        connection.response_class = functools.partial(_DeadlineResponse, deadline=deadline)  # type: ignore[assignment]
         connection.request(method, self.base_path + path, body=body, headers=headers)
         return connection.getresponse()

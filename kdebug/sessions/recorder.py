@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from kdebug import __version__
-from kdebug.errors import UsageError
+from kdebug.errors import InternalError, KdebugError, UsageError
 from kdebug.sessions import schema
 from kdebug.sessions.asciicast import DEFAULT_CAP, NullTranscript, TranscriptWriter
 from kdebug.sessions.sinks import open_sinks
@@ -272,10 +272,11 @@ class Recorder:
             self.finished(schema.STATUS_OK, None, None)
         elif issubclass(exc_type, KeyboardInterrupt):
             self.finished(schema.STATUS_INTERRUPTED, 130, "interrupted")
-        else:
-            self.finished(
-                schema.STATUS_FAILED, getattr(exc, "exit_code", None), str(exc) or exc_type.__name__
-            )
+        elif isinstance(exc, KdebugError):
+            self.finished(schema.STATUS_FAILED, exc.exit_code, exc.message or exc_type.__name__)
+        else:  # a bug: its type and a capped message
+            internal = InternalError.wrapping(exc if exc is not None else exc_type())
+            self.finished(schema.STATUS_FAILED, internal.exit_code, internal.message)
 
 
 def _title(fields: Mapping[str, Any], session_id: str) -> str:

@@ -217,7 +217,7 @@ def test_missing_kubeconfig_file_is_usage_error(tmp_path):
 
 
 def test_requests_carry_bearer_token_and_return_dicts(tmp_path, server):
-    api = server([(200, '{"kind": "Pod", "metadata": {"name": "web"}}')])
+    api = server([(200, '{"kind": "Pod", "metadata": {"name": "web"}, "spec": {}}')])
     path = tmp_path / "config"
     write_kubeconfig(path, api.url)
     assert kube.connect(str(path)).get("/api/v1/namespaces/team-a/pods/web")["metadata"]["name"] == "web"
@@ -258,12 +258,13 @@ def test_a_post_is_not_repeated_after_an_answer_that_may_follow_success(tmp_path
 
 
 def test_a_throttled_post_is_sent_again(tmp_path, server):
-    api = server([(429, status_body(429, "TooManyRequests", "slow down")), (201, '{"ok": true}')])
+    created = {"kind": "Pod", "metadata": {"name": "c"}, "spec": {}}  # the answer has a pod's shape
+    api = server([(429, status_body(429, "TooManyRequests", "slow down")), (201, json.dumps(created))])
     path = tmp_path / "config"
     write_kubeconfig(path, api.url)
     client = kube.connect(str(path))
     client.sleep = lambda seconds: None
-    assert client.request("POST", "/api/v1/namespaces/d/pods", body={"kind": "Pod"}) == {"ok": True}
+    assert client.request("POST", "/api/v1/namespaces/d/pods", body={"kind": "Pod"}) == created
     assert len(api.seen) == 2
 
 

@@ -79,7 +79,9 @@ def test_context_manager_marks_an_exception_failed(env):
         rec.started({"pod": "web"})
         raise RuntimeError("stream broke")
     record = read_record(env, rec.session_id)
-    assert (record["status"], record["error"]) == ("failed", "stream broke")
+    # an unexpected exception: its type and (capped) message, with the internal-error exit code
+    assert (record["status"], record["error"]) == ("failed", "internal error: RuntimeError: stream broke")
+    assert record["exit_code"] == 76
 
 
 def start_child(env) -> tuple[subprocess.Popen[str], str]:
