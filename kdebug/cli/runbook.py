@@ -5,6 +5,8 @@ The file format is documented in docs/runbooks.md; examples are in examples/runb
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +17,7 @@ import typer
 
 from kdebug import config as config_files
 from kdebug.cli import options as common
-from kdebug.errors import ExitCode, UsageError
+from kdebug.errors import ExitCode, KdebugError, UsageError
 from kdebug.lazy import lazy_module
 
 if TYPE_CHECKING:
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
 
 runbooks = lazy_module("kdebug.automation.runbook")
 runner = lazy_module("kdebug.automation.runner")
+catalogs = lazy_module("kdebug.images.catalog")
+selection = lazy_module("kdebug.images.selection")
 
 RUN_EXAMPLES = """\
 Examples:
@@ -35,6 +39,10 @@ Examples:
   kdebug runbook run checks.yaml -l app=shop --all -o json
 
 TARGETs (or -l) given here replace the runbook's own `target`/`selector`.
+
+A runbook may come from someone else: a `profile:` that adds capabilities or is privileged
+(general, netadmin, sysadmin) runs only with --allow-profile PROFILE, and an `image:` outside the
+catalog and the allowlist only with --allow-image IMAGE; what was allowed is printed and recorded.
 
 Exit status: 0 when every step passed in every pod; 70 when a step failed, timed out or could not
 run; 64 for an invalid runbook or flags; 130 when interrupted.
@@ -66,6 +74,8 @@ class RunbookOptions:
     output: str = "text"
     reason: str | None = None
     record: bool = True
+    allow_profiles: list[str] = field(default_factory=list)
+    allow_images: list[str] = field(default_factory=list)
 
     def complete(self) -> None:
         pass  # the runbook's namespace comes before the kubeconfig's: resolved when the file is read
@@ -144,6 +154,24 @@ def register(app: typer.Typer, execute: Callable[[RunbookOptions], int] | None =
         record: Annotated[
             bool, typer.Option("--record/--no-record", help="Keep output transcripts in the audit log.")
         ] = True,
+        allow_profiles: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--allow-profile",
+                show_default=False,
+                metavar="PROFILE",
+                help="Allow the file's profile when it raises privileges (general, netadmin, sysadmin).",
+            ),
+        ] = None,
+        allow_images: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--allow-image",
+                show_default=False,
+                metavar="IMAGE",
+                help="Allow the file's image when it is not in the catalog or the allowlist.",
+            ),
+        ] = None,
     ) -> None:
         """Run each step of FILE.yaml in every target pod and report status, duration and output."""
         options = RunbookOptions(
@@ -158,6 +186,8 @@ def register(app: typer.Typer, execute: Callable[[RunbookOptions], int] | None =
             output=output,
             reason=reason,
             record=record,
+            allow_profiles=allow_profiles or [],
+            allow_images=allow_images or [],
         )
         common.exit_with(execute(common.prepared(options)))
 
@@ -179,11 +209,46 @@ def register(app: typer.Typer, execute: Callable[[RunbookOptions], int] | None =
 
 
 def load_runbook(path: Path) -> Runbook:
+    """The parsed file; more than MAX_RUNBOOK_BYTES is refused before it is read whole or parsed."""
+    limit = runbooks.MAX_RUNBOOK_BYTES
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            data = file.read(limit + 1)
+            size = len(data) if len(data) <= limit else max(limit + 1, os.fstat(file.fileno()).st_size)
+        if size > limit:
+            raise runbooks.RunbookError([runbooks.size_problem(str(path), size)])
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"runbook {path}: {getattr(exc, 'strerror', None) or exc}") from None
     return runbooks.parse_runbook(text, str(path))
+
+
+def allowed_escalations(book: Runbook, options: RunbookOptions, config: dict) -> tuple[str, ...]:
+    """What the file asks for beyond `auto`, each allowed by its flag (else UsageError, before any
+    request); prints one line per allowance and returns them for the audit record."""
+    catalog = catalogs.load_catalog(config)
+
+    def in_catalog(image: str) -> bool:
+        shipped = {catalog.busybox_image, *(family.image for family in catalog.families if family.image)}
+        if image in shipped:
+            return True
+        if catalog.allowed_images is None:  # no allowlist: nothing vouches for the image
+            return False
+        try:
+            selection.sent_image(image, catalog)
+        except KdebugError:
+            return False
+        return True
+
+    allowed: list[str] = []
+    for escalation in runbooks.escalations(book, in_catalog, cli_image=options.image is not None):
+        kind, value = escalation.flag.split(" ", 1)
+        given = options.allow_profiles if kind == "--allow-profile" else options.allow_images
+        if value not in given:
+            raise UsageError(escalation.refusal(str(options.file)))
+        sys.stderr.write(f"kdebug: {options.file} asks for {escalation.what}: allowed by {escalation.flag}\n")
+        allowed.append(escalation.record())
+    return tuple(allowed)
 
 
 def build_request(book: Runbook, options: RunbookOptions) -> RunRequest:
@@ -212,6 +277,7 @@ def run_runbook_file(options: RunbookOptions) -> int:
     book = load_runbook(options.file)
     request = build_request(book, options)
     config = config_files.effective_config(request.kubeconfig, request.context)  # with the cluster's mirrors
+    request = dataclasses.replace(request, allowed=allowed_escalations(book, options, config))
     reports = runner.run_runbook(runner.Runner(config), book, request)
     render = {
         "text": runbooks.render_text,

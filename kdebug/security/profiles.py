@@ -107,6 +107,20 @@ PROFILE_STEPS: dict[str, tuple[Mutator, ...]] = {
 }
 
 
+# What each profile that raises privileges adds (beyond anything `auto` needs for a non-root target):
+# asked for by a file (a runbook), these need an explicit flag (kdebug.automation.runbook.escalations).
+PRIVILEGES: dict[str, str] = {
+    GENERAL: "adds SYS_PTRACE",
+    NETADMIN: "adds NET_ADMIN and NET_RAW",
+    SYSADMIN: "privileged",
+}
+
+
+def raises_privileges(profile: str) -> bool:
+    """Whether the profile makes the container privileged or adds a capability."""
+    return profile in PRIVILEGES
+
+
 def validate_profile(profile: str) -> str:
     """The profile name, or a UsageError naming the valid ones."""
     if profile not in PROFILE_CHOICES:
