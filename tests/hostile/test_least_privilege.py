@@ -52,7 +52,8 @@ def test_inspect_and_attach_say_the_same_thing(cluster: Cluster, run_kdebug):
     report = run_kdebug("inspect", "app", "--kubeconfig", kubeconfig, "--no-registry", "-o", "json").json()
     security = report["security"]
     debug = next(c for c in report["containers"] if c["name"] == "app")["debugImage"]
-    assert (security["profile"], security["runAsUser"], security["runAsGroup"]) == ("restricted", 65532, 65532)
+    chosen = (security["profile"], security["runAsUser"], security["runAsGroup"])
+    assert chosen == ("restricted", 65532, 65532)
     assert (debug["runAsUser"], debug["runAsGroup"]) == (65532, 65532)
     assert "SYS_PTRACE" not in security["reason"] and security["procRootReadable"] is True
     attached = run_kdebug("attach", "app", "--kubeconfig", kubeconfig, "--", "true")
