@@ -331,7 +331,7 @@ def _construct(node: Any) -> Any:
 def _regex_problem(pattern: str) -> str | None:
     try:
         re.compile(pattern)
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:  # a{4294967296}, 1000 nested groups
         return str(exc)
     return None
 

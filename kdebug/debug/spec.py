@@ -153,7 +153,7 @@ def ephemeral_status(pod: dict, name: str) -> dict:
 
 def find_reusable_container(pod: dict, image: str, target: str) -> str | None:
     """A running kdebug shell (no command of its own beyond a shell) with the same image and target."""
-    return next(iter(reusable_containers(pod, image, target)), None)
+    return next((c["name"] for c in reusable_containers(pod, image, target)), None)
 
 
 def reusable_containers(pod: dict, image: str, target: str) -> list[dict]:

@@ -118,6 +118,21 @@ def test_a_catastrophic_expect_ends_in_bounded_time(demo, run_kdebug, tmp_path):
     assert "took longer than" in step["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        pytest.param("a{4294967296}", id="repeat-count-overflow"),
+        pytest.param("(" * 1000 + ")" * 1000, id="groups-nested-1000-deep"),
+    ],
+)
+def test_an_expect_that_cannot_compile_is_one_line_with_its_line(run_kdebug, tmp_path, pattern):
+    body = f"steps:\n  - name: s\n    run: echo\n    expect: '{pattern}'\n"
+    result = run_kdebug("runbook", "validate", book(tmp_path, body))
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert (result.code, len(lines)) == (ExitCode.USAGE, 1), result.err
+    assert "shared.yaml:7:" in lines[0] and "not a valid regular expression" in lines[0]
+
+
 def test_expect_still_matches_normal_output(demo, run_kdebug, tmp_path):
     body = "steps:\n  - name: ok\n    run: echo hello world\n    expect: '^hello (\\w+)$'\n"
     result = run_kdebug("runbook", "run", book(tmp_path, body), "-o", "json")
