@@ -26,7 +26,7 @@ yaml = lazy_module("yaml")  # loaded by the first runbook parsed, not by importi
 REPORT_VERSION = 1
 DEFAULT_STEP_TIMEOUT_S = 60.0
 ON_FAILURE = ("stop", "continue")
-PROFILES = ("auto", "general", "baseline", "restricted", "netadmin", "sysadmin")
+PROFILES = security_profiles.PROFILE_CHOICES
 OK, FAILED, SKIPPED, CANCELLED = "ok", "failed", "skipped", "cancelled"
 # Limits on what a (possibly shared, possibly hostile) file can make kdebug do before it runs:
 MAX_RUNBOOK_BYTES = 1024 * 1024  # checked before parsing: an 11 MB file took 60 s and 1 GB
