@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from kdebug.debug import spec
 from kdebug.debug.request import SessionPlan
-from kdebug.errors import NotFoundError
+from kdebug.errors import NotFoundError, UsageError
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ def reusable_shell(
 ) -> Reuse | None:
     """The running kdebug shell to take over: the caller's own first, another's only with `join`;
     None means add a new one. `join` with no running shell at all is a NotFoundError."""
+    if not plan.reuse and join:  # --no-reuse, COMMAND and --copy are refused with --join before this
+        raise UsageError("--join takes over an interactive shell: run it on a terminal")
     if not plan.reuse:
         return None
     candidates = spec.reusable_containers(pod, image, target)

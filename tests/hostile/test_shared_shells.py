@@ -17,7 +17,7 @@ import pytest
 from kdebug.debug import spec
 from kdebug.debug.request import SessionPlan
 from kdebug.debug.reuse import reusable_shell
-from kdebug.errors import NotFoundError
+from kdebug.errors import NotFoundError, UsageError
 from tests.automation.records import audit_record
 from tests.debug.helpers import spawn
 from tests.fixtures.kdebug_cli import KDEBUG, env_of, ephemeral_containers, ephemeral_names
@@ -165,3 +165,9 @@ def test_reuse_rule(shells, user, join, expected):
 def test_join_with_nothing_running_is_not_found():
     with pytest.raises(NotFoundError):
         reusable_shell(pod_with(), IMAGE, "app", SHELL_PLAN, "bob", join=True)
+
+
+def test_join_off_a_terminal_is_a_usage_error():
+    piped = SessionPlan(["sh"], tty=False, stdin=True, stdin_once=True, reuse=False, attach=True)
+    with pytest.raises(UsageError):
+        reusable_shell(pod_with(shell("kdebug-a", "alice")), IMAGE, "app", piped, "bob", join=True)
