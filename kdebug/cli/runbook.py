@@ -17,6 +17,7 @@ import typer
 
 from kdebug import config as config_files
 from kdebug.cli import options as common
+from kdebug.console.sanitize import terminal_safe
 from kdebug.errors import ExitCode, KdebugError, UsageError
 from kdebug.lazy import lazy_module
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 runbooks = lazy_module("kdebug.automation.runbook")
 runner = lazy_module("kdebug.automation.runner")
 catalogs = lazy_module("kdebug.images.catalog")
+references = lazy_module("kdebug.images.reference")
 selection = lazy_module("kdebug.images.selection")
 
 RUN_EXAMPLES = """\
@@ -199,8 +201,8 @@ def register(app: typer.Typer, execute: Callable[[RunbookOptions], int] | None =
         try:
             book = load_runbook(file)
         except runbooks.RunbookError as exc:
-            for problem in exc.problems:
-                sys.stderr.write(f"error: {problem}\n")
+            for problem in exc.problems:  # quoted from the file, which may hold escape sequences
+                sys.stderr.write(f"error: {terminal_safe(problem, one_line=True)}\n")
             raise typer.Exit(int(ExitCode.USAGE)) from None
         noun = "step" if len(book.steps) == 1 else "steps"
         sys.stdout.write(f"{file}: ok, runbook {book.name!r} with {len(book.steps)} {noun}\n")
@@ -227,6 +229,11 @@ def allowed_escalations(book: Runbook, options: RunbookOptions, config: dict) ->
     """What the file asks for beyond `auto`, each allowed by its flag (else UsageError, before any
     request); prints one line per allowance and returns them for the audit record."""
     catalog = catalogs.load_catalog(config)
+    if book.image is not None and options.image is None:
+        try:  # before anything quotes it as allowed
+            references.parse_image_ref(book.image)
+        except UsageError as exc:
+            raise UsageError(f"{options.file}:{book.lines.get('image', 1)}: {exc.message}") from None
 
     def in_catalog(image: str) -> bool:
         shipped = {catalog.busybox_image, *(family.image for family in catalog.families if family.image)}
@@ -246,7 +253,8 @@ def allowed_escalations(book: Runbook, options: RunbookOptions, config: dict) ->
         given = options.allow_profiles if kind == "--allow-profile" else options.allow_images
         if value not in given:
             raise UsageError(escalation.refusal(str(options.file)))
-        sys.stderr.write(f"kdebug: {options.file} asks for {escalation.what}: allowed by {escalation.flag}\n")
+        line = f"{options.file} asks for {escalation.what}: allowed by {escalation.flag}"
+        sys.stderr.write(f"kdebug: {terminal_safe(line, one_line=True)}\n")  # the image is the file's text
         allowed.append(escalation.record())
     return tuple(allowed)
 

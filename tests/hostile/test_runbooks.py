@@ -77,6 +77,18 @@ def test_sysadmin_with_the_flag_is_announced_and_recorded(demo, run_kdebug, tmp_
     assert record["extra"]["runbook_allowed"] == ["profile sysadmin (--allow-profile sysadmin)"]
 
 
+def test_an_image_with_escape_sequences_reaches_the_terminal_inert(demo, run_kdebug, tmp_path):
+    """An OSC 52 (clipboard write) in the file's image: refused as a reference, and inert on stderr."""
+    image = "evil.example/x:1\\e]52;c;ZWNobyBwd25lZA==\\a"  # YAML double-quoted escapes
+    path = book(tmp_path, f'image: "{image}"\n' + ONE_STEP)
+    result = run_kdebug(
+        "runbook", "run", path, "--allow-image", "evil.example/x:1\x1b]52;c;ZWNobyBwd25lZA==\x07"
+    )
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert (result.code, len(lines), "shared.yaml:4: invalid image reference" in lines[0]) == (64, 1, True)
+    assert "\x1b" not in result.err and "\x07" not in result.err
+
+
 def test_the_wrong_flag_does_not_allow_another_profile(demo, run_kdebug, tmp_path):
     before = len(demo.requests)
     path = book(tmp_path, "profile: sysadmin\n" + ONE_STEP)
