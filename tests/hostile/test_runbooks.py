@@ -97,7 +97,11 @@ def test_the_wrong_flag_does_not_allow_another_profile(demo, run_kdebug, tmp_pat
     assert mutating_requests(demo, before) == []
 
 
-@pytest.mark.parametrize("header", ["profile: restricted\n", "profile: baseline\n", "profile: auto\n", ""])
+@pytest.mark.parametrize(
+    "header",
+    ["profile: restricted\n", "profile: baseline\n", "profile: auto\n", ""],
+    ids=["restricted", "baseline", "auto", "no-profile"],
+)
 def test_profiles_that_raise_nothing_need_no_flag(demo, run_kdebug, tmp_path, header):
     result = run_kdebug("runbook", "run", book(tmp_path, header + ONE_STEP), "-o", "json")
     assert result.code == 0, result.err
