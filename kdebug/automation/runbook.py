@@ -21,14 +21,19 @@ from kdebug.errors import KdebugError, UsageError
 from kdebug.kube import names
 from kdebug.kube.targets import parse_target
 from kdebug.lazy import lazy_module
+from kdebug.security import profiles as security_profiles
 
 yaml = lazy_module("yaml")  # loaded by the first runbook parsed, not by importing the module
 
 REPORT_VERSION = 1
 DEFAULT_STEP_TIMEOUT_S = 60.0
 ON_FAILURE = ("stop", "continue")
-PROFILES = ("auto", "general", "baseline", "restricted", "netadmin", "sysadmin")
+PROFILES = security_profiles.PROFILE_CHOICES
 OK, FAILED, SKIPPED, CANCELLED = "ok", "failed", "skipped", "cancelled"
+# Limits on what a (possibly shared, possibly hostile) file can make kdebug do before it runs:
+MAX_RUNBOOK_BYTES = 1024 * 1024  # checked before parsing: an 11 MB file took 60 s and 1 GB
+MAX_YAML_DEPTH = 64  # PyYAML's composer recurses per level: deeper files raised RecursionError
+MAX_EXPECT_INPUT = 256 * 1024  # the part of a step's stdout an `expect` regex is searched in
 
 TOP_KEYS = (
     "name",
@@ -71,6 +76,7 @@ class Runbook:
     image: str | None = None
     profile: str | None = None
     parallel: int | None = None
+    lines: dict[str, int] = field(default_factory=dict)  # top-level key -> its line in the file
 
 
 class RunbookError(UsageError):
@@ -87,7 +93,11 @@ class RunbookError(UsageError):
 
 def parse_runbook(text: str, source: str = "runbook") -> Runbook:
     """The runbook in `text`, or RunbookError listing every problem with its line."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_RUNBOOK_BYTES:
+        raise RunbookError([size_problem(source, size)])
     try:
+        _check_depth(text, source)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
@@ -99,6 +109,24 @@ def parse_runbook(text: str, source: str = "runbook") -> Runbook:
     if checker.problems or book is None:
         raise RunbookError(checker.problems or [f"{source}:1: empty runbook"])
     return book
+
+
+def size_problem(source: str, size: int) -> str:
+    return f"{source}:1: the file is {size} bytes, over the {MAX_RUNBOOK_BYTES} byte limit for a runbook"
+
+
+def _check_depth(text: str, source: str) -> None:
+    """RunbookError at the first collection nested deeper than MAX_YAML_DEPTH, found from the parser's
+    events (the parser keeps its own stack; only the composer recurses)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                line = event.start_mark.line + 1
+                raise RunbookError([f"{source}:{line}: nested deeper than {MAX_YAML_DEPTH} levels"])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 class _Checker:
@@ -162,7 +190,8 @@ class _Checker:
         self.target_fields(entries)
         if name is None or not steps:
             return None
-        return Runbook(name=name, steps=steps, **options)
+        lines = {key: key_node.start_mark.line + 1 for key, (key_node, _value) in entries.items()}
+        return Runbook(name=name, steps=steps, lines=lines, **options)
 
     def options(self, entries: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
         options: dict[str, Any] = {}
@@ -326,9 +355,55 @@ def _construct(node: Any) -> Any:
 def _regex_problem(pattern: str) -> str | None:
     try:
         re.compile(pattern)
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:  # a{4294967296}, 1000 nested groups
         return str(exc)
     return None
+
+
+# -- what the file asks for beyond `auto` ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """A profile or image a runbook file asks for that raises privileges or leaves the catalog: it
+    runs only with `flag` given on the command line (the file may come from someone else)."""
+
+    what: str  # "profile sysadmin (privileged)", "image evil.example/x:1 (not in the catalog)"
+    flag: str  # "--allow-profile sysadmin"
+    line: int
+
+    def refusal(self, source: str) -> str:
+        return (
+            f"{source}:{self.line}: the runbook asks for {self.what}; "
+            f"run it with {self.flag} if you trust this file"
+        )
+
+    def record(self) -> str:
+        return f"{self.what.split(' (', 1)[0]} ({self.flag})"
+
+
+def escalations(book: Runbook, image_in_catalog: Callable[[str], bool], cli_image: bool) -> list[Escalation]:
+    """What `book` asks for that needs a flag: a profile that raises privileges, an image outside the
+    catalog and allowlist (`image_in_catalog`) unless --image on the command line replaces it."""
+    found: list[Escalation] = []
+    profile = book.profile
+    if profile is not None and security_profiles.raises_privileges(profile):
+        found.append(
+            Escalation(
+                f"profile {profile} ({security_profiles.PRIVILEGES[profile]})",
+                f"--allow-profile {profile}",
+                book.lines.get("profile", 1),
+            )
+        )
+    if book.image is not None and not cli_image and not image_in_catalog(book.image):
+        found.append(
+            Escalation(
+                f"image {book.image} (not in the catalog or the allowlist)",
+                f"--allow-image {book.image}",
+                book.lines.get("image", 1),
+            )
+        )
+    return found
 
 
 # -- judging a step ----------------------------------------------------------------------------
@@ -353,14 +428,30 @@ class PodReport:
         return all(outcome.status == OK for outcome in self.steps)
 
 
-def judge_step(step: Step, result: RunResult) -> StepOutcome:
-    """ok when the command exited 0 and its stdout matches `expect` (if any)."""
+# search(pattern, text) -> matched; raises KdebugError when it could not decide (e.g. out of time)
+Search = Callable[[str, str], bool]
+
+
+def search_in_process(pattern: str, text: str) -> bool:
+    """Python's re, unbounded in time: for trusted patterns only (the runner bounds runbook ones)."""
+    return re.search(pattern, text, re.MULTILINE) is not None
+
+
+def judge_step(step: Step, result: RunResult, search: Search = search_in_process) -> StepOutcome:
+    """ok when the command exited 0 and its stdout (the first MAX_EXPECT_INPUT characters) matches
+    `expect` (if any)."""
     if result.error is not None:
         status = CANCELLED if result.error.kind == "cancelled" else FAILED
         return StepOutcome(step.name, status, result)
-    if step.expect is not None and not re.search(step.expect, result.stdout, re.MULTILINE):
-        error = RunError(KIND_EXPECT, f"output does not match expect /{step.expect}/")
-        return StepOutcome(step.name, FAILED, _with_error(result, error))
+    if step.expect is not None:
+        try:
+            matched = search(step.expect, result.stdout[:MAX_EXPECT_INPUT])
+        except KdebugError as exc:
+            error = RunError(KIND_EXPECT, f"expect /{step.expect}/ (line {step.line}): {exc.message}")
+            return StepOutcome(step.name, FAILED, _with_error(result, error))
+        if not matched:
+            error = RunError(KIND_EXPECT, f"output does not match expect /{step.expect}/")
+            return StepOutcome(step.name, FAILED, _with_error(result, error))
     return StepOutcome(step.name, OK, result)
 
 

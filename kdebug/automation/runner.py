@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from kdebug.automation import fanout, runbook, toolbox
+from kdebug.automation import expect, fanout, runbook, toolbox
 from kdebug.automation import results as runresult
 from kdebug.automation.results import RunError, RunResult
 from kdebug.debug import spec
@@ -73,6 +73,8 @@ class RunRequest:
     record: bool = True
     reason: str | None = None
     lifetime_s: int = toolbox.DEFAULT_LIFETIME_S
+    # what a runbook file asked for beyond `auto` and a CLI flag allowed (recorded with each step)
+    allowed: tuple[str, ...] = ()
 
 
 def _utc_now() -> datetime:
@@ -427,6 +429,8 @@ class Runner:
         }
         if step is not None:
             fields["runbook_step"] = step
+        if request.allowed:
+            fields["runbook_allowed"] = list(request.allowed)
         return fields
 
     # -- choices per pod -----------------------------------------------------------------------
@@ -547,7 +551,7 @@ def run_runbook(
                 result = runner.run_command(
                     client, target, step_request, step_command(step), step_control, progress, step=step.name
                 )
-            outcome = runbook.judge_step(step, result)
+            outcome = runbook.judge_step(step, result, expect.search_bounded)
             outcomes.append(outcome)
             stopped = runbook.stops_after(step, outcome)
         return _pod_report(target, outcomes)

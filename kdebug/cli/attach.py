@@ -66,6 +66,7 @@ class AttachOptions:
     timeout: str = "2m"
     idle_timeout: str = "1h"
     reuse: bool | None = None
+    join: bool = False
     profile: str = "auto"
     force: bool = False
     copy: bool = False
@@ -89,6 +90,10 @@ class AttachOptions:
             raise UsageError("--copy-command needs --copy")
         if not self.copy and self.keep is not None:
             raise UsageError("--keep/--delete need --copy")
+        if self.join and (self.reuse is False or self.copy or self.command):
+            raise UsageError(
+                "--join takes over a running shell: it cannot go with --no-reuse, --copy or a COMMAND"
+            )
         profiles.validate_profile(self.profile)
         parse_duration(self.timeout, option="--timeout")
         parse_duration(self.idle_timeout, option="--idle-timeout")
@@ -120,6 +125,7 @@ class AttachOptions:
             timeout_s=parse_duration(self.timeout, option="--timeout"),
             idle_timeout_s=parse_duration(self.idle_timeout, option="--idle-timeout"),
             reuse=self.reuse,
+            join=self.join,
             profile=self.profile,
             force=self.force,
             copy=self.copy,
@@ -160,10 +166,18 @@ def register(app: typer.Typer, execute: Callable[[AttachOptions], int] | None = 
             typer.Option(
                 "--reuse/--no-reuse",
                 show_default=False,
-                help="Attach to a running kdebug shell with the same image and target "
+                help="Attach to your own running kdebug shell with the same image and target "
                 "(default: on for interactive shells).",
             ),
         ] = None,
+        join: Annotated[
+            bool,
+            typer.Option(
+                "--join",
+                help="Take over another user's running kdebug shell in the pod: you share its keystrokes "
+                "and `exit` (recorded as `joined`). Without it, only your own shell is reused.",
+            ),
+        ] = False,
         profile: Annotated[
             str,
             typer.Option(
@@ -222,6 +236,7 @@ def register(app: typer.Typer, execute: Callable[[AttachOptions], int] | None = 
             timeout=timeout,
             idle_timeout=idle_timeout,
             reuse=reuse,
+            join=join,
             profile=profile,
             force=force,
             copy=copy,

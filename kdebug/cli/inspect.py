@@ -240,6 +240,7 @@ def planned_spec(
         "name": spec.unique_container_name(pod, ids.new_suffix),
         "command": plan.command,
         "session_id": "<per-session>",
+        "owner": "<per-user>",  # attach puts its Kubernetes user in KDEBUG_USER
         "stdin": plan.stdin,
         "tty": plan.tty,
     }

@@ -5,6 +5,8 @@ The file format is documented in docs/runbooks.md; examples are in examples/runb
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +17,8 @@ import typer
 
 from kdebug import config as config_files
 from kdebug.cli import options as common
-from kdebug.errors import ExitCode, UsageError
+from kdebug.console.sanitize import terminal_safe
+from kdebug.errors import ExitCode, KdebugError, UsageError
 from kdebug.lazy import lazy_module
 
 if TYPE_CHECKING:
@@ -24,6 +27,9 @@ if TYPE_CHECKING:
 
 runbooks = lazy_module("kdebug.automation.runbook")
 runner = lazy_module("kdebug.automation.runner")
+catalogs = lazy_module("kdebug.images.catalog")
+references = lazy_module("kdebug.images.reference")
+selection = lazy_module("kdebug.images.selection")
 
 RUN_EXAMPLES = """\
 Examples:
@@ -35,6 +41,10 @@ Examples:
   kdebug runbook run checks.yaml -l app=shop --all -o json
 
 TARGETs (or -l) given here replace the runbook's own `target`/`selector`.
+
+A runbook may come from someone else: a `profile:` that adds capabilities or is privileged
+(general, netadmin, sysadmin) runs only with --allow-profile PROFILE, and an `image:` outside the
+catalog and the allowlist only with --allow-image IMAGE; what was allowed is printed and recorded.
 
 Exit status: 0 when every step passed in every pod; 70 when a step failed, timed out or could not
 run; 64 for an invalid runbook or flags; 130 when interrupted.
@@ -66,6 +76,8 @@ class RunbookOptions:
     output: str = "text"
     reason: str | None = None
     record: bool = True
+    allow_profiles: list[str] = field(default_factory=list)
+    allow_images: list[str] = field(default_factory=list)
 
     def complete(self) -> None:
         pass  # the runbook's namespace comes before the kubeconfig's: resolved when the file is read
@@ -146,6 +158,24 @@ def register(app: typer.Typer, execute: Callable[[RunbookOptions], int] | None =
         record: Annotated[
             bool, typer.Option("--record/--no-record", help="Keep output transcripts in the audit log.")
         ] = True,
+        allow_profiles: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--allow-profile",
+                show_default=False,
+                metavar="PROFILE",
+                help="Allow the file's profile when it raises privileges (general, netadmin, sysadmin).",
+            ),
+        ] = None,
+        allow_images: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--allow-image",
+                show_default=False,
+                metavar="IMAGE",
+                help="Allow the file's image when it is not in the catalog or the allowlist.",
+            ),
+        ] = None,
     ) -> None:
         """Run each step of FILE.yaml in every target pod and report status, duration and output."""
         options = RunbookOptions(
@@ -160,6 +190,8 @@ def register(app: typer.Typer, execute: Callable[[RunbookOptions], int] | None =
             output=output,
             reason=reason,
             record=record,
+            allow_profiles=allow_profiles or [],
+            allow_images=allow_images or [],
         )
         common.exit_with(execute(common.prepared(options)))
 
@@ -171,8 +203,8 @@ def register(app: typer.Typer, execute: Callable[[RunbookOptions], int] | None =
         try:
             book = load_runbook(file)
         except runbooks.RunbookError as exc:
-            for problem in exc.problems:
-                sys.stderr.write(f"error: {problem}\n")
+            for problem in exc.problems:  # quoted from the file, which may hold escape sequences
+                sys.stderr.write(f"error: {terminal_safe(problem, one_line=True)}\n")
             raise typer.Exit(int(ExitCode.USAGE)) from None
         noun = "step" if len(book.steps) == 1 else "steps"
         sys.stdout.write(f"{file}: ok, runbook {book.name!r} with {len(book.steps)} {noun}\n")
@@ -181,11 +213,52 @@ def register(app: typer.Typer, execute: Callable[[RunbookOptions], int] | None =
 
 
 def load_runbook(path: Path) -> Runbook:
+    """The parsed file; more than MAX_RUNBOOK_BYTES is refused before it is read whole or parsed."""
+    limit = runbooks.MAX_RUNBOOK_BYTES
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            data = file.read(limit + 1)
+            size = len(data) if len(data) <= limit else max(limit + 1, os.fstat(file.fileno()).st_size)
+        if size > limit:
+            raise runbooks.RunbookError([runbooks.size_problem(str(path), size)])
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"runbook {path}: {getattr(exc, 'strerror', None) or exc}") from None
     return runbooks.parse_runbook(text, str(path))
+
+
+def allowed_escalations(book: Runbook, options: RunbookOptions, config: dict) -> tuple[str, ...]:
+    """What the file asks for beyond `auto`, each allowed by its flag (else UsageError, before any
+    request); prints one line per allowance and returns them for the audit record."""
+    catalog = catalogs.load_catalog(config)
+    if book.image is not None and options.image is None:
+        try:  # before anything quotes it as allowed
+            references.parse_image_ref(book.image)
+        except UsageError as exc:
+            raise UsageError(f"{options.file}:{book.lines.get('image', 1)}: {exc.message}") from None
+
+    def in_catalog(image: str) -> bool:
+        shipped = {catalog.busybox_image, *(family.image for family in catalog.families if family.image)}
+        if image in shipped:
+            return True
+        if catalog.allowed_images is None:  # no allowlist: nothing vouches for the image
+            return False
+        try:
+            selection.sent_image(image, catalog)
+        except KdebugError:
+            return False
+        return True
+
+    allowed: list[str] = []
+    for escalation in runbooks.escalations(book, in_catalog, cli_image=options.image is not None):
+        kind, value = escalation.flag.split(" ", 1)
+        given = options.allow_profiles if kind == "--allow-profile" else options.allow_images
+        if value not in given:
+            raise UsageError(escalation.refusal(str(options.file)))
+        line = f"{options.file} asks for {escalation.what}: allowed by {escalation.flag}"
+        sys.stderr.write(f"kdebug: {terminal_safe(line, one_line=True)}\n")  # the image is the file's text
+        allowed.append(escalation.record())
+    return tuple(allowed)
 
 
 def build_request(book: Runbook, options: RunbookOptions) -> RunRequest:
@@ -214,6 +287,7 @@ def run_runbook_file(options: RunbookOptions) -> int:
     book = load_runbook(options.file)
     request = build_request(book, options)
     config = config_files.effective_config(request.kubeconfig, request.context)  # with the cluster's mirrors
+    request = dataclasses.replace(request, allowed=allowed_escalations(book, options, config))
     reports = runner.run_runbook(runner.Runner(config), book, request)
     render = {
         "text": runbooks.render_text,

@@ -53,6 +53,9 @@ class ProgressRenderer:
             f"reusing the running debug container {container} in pod {pod} (--no-reuse adds a new one)"
         )
 
+    def _on_joining(self, container: str, owner: str) -> None:
+        self._line(f"joining {owner}'s live shell {container} (--join): keystrokes and exit are shared")
+
     def _on_adding(self, container: str, image: str, pod: str) -> None:
         self._spin(f"adding debug container {container} ({image}) to pod {pod}")
 

@@ -38,6 +38,7 @@ def build_debug_container(
     profile: str = profiles.AUTO,
     force: bool = False,
     namespace_labels: dict | None = None,
+    owner: str | None = None,
 ) -> BuiltContainer:
     """The debug container for `target` in `pod` with the decided profile and user applied."""
     container = spec.build_ephemeral_container(
@@ -52,6 +53,7 @@ def build_debug_container(
         idle_timeout_s=idle_timeout_s,
         run_as_user=choice.run_as_user,
         run_as_group=choice.run_as_group,
+        owner=owner,
     )
     decision = decide_security(
         client,

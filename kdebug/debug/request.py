@@ -24,6 +24,7 @@ class AttachRequest:
     timeout_s: float = 120.0
     idle_timeout_s: float = float(spec.DEFAULT_IDLE_TIMEOUT_S)
     reuse: bool | None = None  # None: on for interactive shells
+    join: bool = False  # take over another user's running shell (shared keystrokes), recorded
     profile: str = "auto"
     force: bool = False  # send a profile the namespace's Pod Security would reject
     copy: bool = False  # debug a copy of the pod instead of adding an ephemeral container

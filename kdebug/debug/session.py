@@ -232,13 +232,17 @@ class Debugger:
         request: AttachRequest,
     ) -> tuple[str, spec.StartupState, bool]:
         """A running kdebug shell to take over, else a new debug container that has started."""
-        reusable = reusable_shell(resolved.pod, choice.image, resolved.container, plan)
+        user = self.record.fields.get("kube_user")
+        reusable = reusable_shell(resolved.pod, choice.image, resolved.container, plan, user, request.join)
         if reusable is not None:
-            existing, state = reusable
+            existing = reusable.container
             self.progress("reusing", container=existing, pod=resolved.pod_name)
             self.record.note(ephemeral_container=existing, reused=True)
+            if reusable.joined:  # another person's live shell: say so in both places
+                self.progress("joining", container=existing, owner=reusable.owner or "unknown")
+                self.record.note(joined=reusable.session_id or "unknown", joined_user=reusable.owner)
             self.record.start()
-            return existing, state, True
+            return existing, reusable.state, True
         name = spec.unique_container_name(resolved.pod, self.suffix)
         try:
             self._add_container(client, resolved, choice, plan, request, name)
@@ -284,6 +288,7 @@ class Debugger:
             idle_timeout_s=int(request.idle_timeout_s),
             profile=request.profile,
             force=request.force,
+            owner=self.record.fields.get("kube_user"),
         )
         decision = built.decision
         self.progress("security", profile=decision.profile, reason=decision.reason)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 NAME_PREFIX = "kdebug-"
 SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # like Kubernetes' rand.String: no vowels, no 0/1/3
 TARGET_ROOT = "/proc/1/root"
+OWNER_ENV = "KDEBUG_USER"  # who added a debug shell (kdebug.debug.reuse matches on it)
+SESSION_ENV = "KDEBUG_SESSION_ID"
 PATCH_CONTENT_TYPE = "application/strategic-merge-patch+json"
 DEFAULT_IDLE_TIMEOUT_S = 3600
 
@@ -102,8 +104,10 @@ def build_ephemeral_container(
     idle_timeout_s: int = DEFAULT_IDLE_TIMEOUT_S,
     run_as_user: int | None = None,
     run_as_group: int | None = None,
+    owner: str | None = None,
 ) -> dict:
-    """The ephemeral container dict, in the API's JSON shape."""
+    """The ephemeral container dict, in the API's JSON shape; `owner` (the Kubernetes user who adds it)
+    goes into KDEBUG_USER, so a later `attach` takes over only its own user's shell."""
     container: dict = {
         "name": name,
         "image": image,
@@ -121,6 +125,8 @@ def build_ephemeral_container(
             {"name": "TMOUT", "value": str(int(idle_timeout_s))},
         ],
     }
+    if owner:
+        container["env"].append({"name": OWNER_ENV, "value": owner})
     if stdin and stdin_once:
         container["stdinOnce"] = True
     security = {}
@@ -147,6 +153,12 @@ def ephemeral_status(pod: dict, name: str) -> dict:
 
 def find_reusable_container(pod: dict, image: str, target: str) -> str | None:
     """A running kdebug shell (no command of its own beyond a shell) with the same image and target."""
+    return next((c["name"] for c in reusable_containers(pod, image, target)), None)
+
+
+def reusable_containers(pod: dict, image: str, target: str) -> list[dict]:
+    """Every running kdebug shell with the same image and target, oldest first (the specs)."""
+    found = []
     for container in pod.get("spec", {}).get("ephemeralContainers") or []:
         name = container.get("name", "")
         if not name.startswith(NAME_PREFIX):
@@ -158,8 +170,12 @@ def find_reusable_container(pod: dict, image: str, target: str) -> str | None:
         if not is_shell_command(container.get("command") or []):
             continue
         if "running" in (ephemeral_status(pod, name).get("state") or {}):
-            return name
-    return None
+            found.append(container)
+    return found
+
+
+def env_value(container: dict, name: str) -> str | None:
+    return next((e.get("value") for e in container.get("env") or [] if e.get("name") == name), None)
 
 
 def is_shell_command(command: list[str]) -> bool:

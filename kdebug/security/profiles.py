@@ -1,5 +1,8 @@
 """PURE: kubectl's debug profiles (KEP-1441) as small mutators on an ephemeral container dict, and
-the `auto` choice: the most capable profile the namespace's Pod Security enforce level admits.
+the `auto` choice: the least privilege that reads the target's /proc/1/root and that the namespace's
+Pod Security enforce level admits. For a non-root target that is `restricted` as the target's uid and
+gid (every level admits it); for a root target, root with SYS_PTRACE (`general`) where the level
+allows it, else baseline or restricted.
 
 Each profile is a list of one-job steps, with kubectl's meaning for an ephemeral container:
 general adds SYS_PTRACE; baseline clears the security context; restricted runs as non-root with
@@ -107,6 +110,20 @@ PROFILE_STEPS: dict[str, tuple[Mutator, ...]] = {
 }
 
 
+# What each profile that raises privileges adds (beyond anything `auto` needs for a non-root target):
+# asked for by a file (a runbook), these need an explicit flag (kdebug.automation.runbook.escalations).
+PRIVILEGES: dict[str, str] = {
+    GENERAL: "adds SYS_PTRACE",
+    NETADMIN: "adds NET_ADMIN and NET_RAW",
+    SYSADMIN: "privileged",
+}
+
+
+def raises_privileges(profile: str) -> bool:
+    """Whether the profile makes the container privileged or adds a capability."""
+    return profile in PRIVILEGES
+
+
 def validate_profile(profile: str) -> str:
     """The profile name, or a UsageError naming the valid ones."""
     if profile not in PROFILE_CHOICES:
@@ -195,26 +212,27 @@ def _target_ids(target: EffectiveUser) -> str:
     return f"the target's {target}"
 
 
+def _as_target(target: EffectiveUser, why: str = "") -> tuple[str, EffectiveUser | None, str]:
+    """The least privilege that reads a non-root target's /proc/1/root, admitted by every level:
+    the target's uid and gid, every capability dropped, no privilege escalation (restricted)."""
+    return (
+        RESTRICTED,
+        target,
+        f"restricted{why}: runs as {_target_ids(target)} with every capability dropped, which reads "
+        f"/proc/1/root without capabilities",
+    )
+
+
 def _decide_privileged(pod: dict, target: EffectiveUser) -> tuple[str, EffectiveUser | None, str]:
-    if pod_forces_non_root(pod) and runs_as_non_root(target):
-        return (
-            GENERAL,
-            target,
-            f"general: the pod's securityContext makes the debugger non-root, where SYS_PTRACE is not "
-            f"effective, so it runs as {_target_ids(target)} to read /proc/1/root",
-        )
+    if runs_as_non_root(target):
+        return _as_target(target)
     return GENERAL, None, "general: root with SYS_PTRACE reads /proc/1/root whatever the target's user"
 
 
 def _decide_baseline(target: EffectiveUser) -> tuple[str, EffectiveUser | None, str]:
     non_root = runs_as_non_root(target)
     if non_root:
-        return (
-            BASELINE,
-            target,
-            f"baseline (SYS_PTRACE is not allowed): runs as {_target_ids(target)} so /proc/1/root is "
-            f"readable without capabilities",
-        )
+        return _as_target(target)
     if non_root is False:
         return (
             BASELINE,
@@ -231,11 +249,7 @@ def _decide_baseline(target: EffectiveUser) -> tuple[str, EffectiveUser | None, 
 def _decide_restricted(target: EffectiveUser) -> tuple[str, EffectiveUser | None, str]:
     non_root = runs_as_non_root(target)
     if non_root:
-        return (
-            RESTRICTED,
-            target,
-            f"restricted: runs as {_target_ids(target)} so /proc/1/root is readable without capabilities",
-        )
+        return _as_target(target)
     if non_root is False:
         return (
             RESTRICTED,

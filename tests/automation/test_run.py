@@ -253,7 +253,8 @@ def test_the_cap_covers_stdout_and_stderr_together(kubeconfig, run_kdebug):
 
 
 def test_a_profile_gets_its_own_toolbox_which_is_then_reused(kubeconfig, demo_emulator, run_kdebug):
-    plain = run_kdebug("run", "api", "-o", "json", "--", "id", "-u").json()[0]
+    # api runs as 65532: `auto` is restricted as 65532 there too, so the other toolbox is general's
+    plain = run_kdebug("run", "api", "--profile", "general", "-o", "json", "--", "id", "-u").json()[0]
     restricted = run_kdebug("run", "api", "--profile", "restricted", "-o", "json", "--", "true").json()[0]
     again = run_kdebug("run", "api", "--profile", "restricted", "-o", "json", "--", "true").json()[0]
     pod = demo_emulator.get("pods", "demo", "api")

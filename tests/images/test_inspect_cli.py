@@ -72,9 +72,16 @@ def test_spec_is_the_ephemeral_container_attach_would_send(kube, isolated_home, 
         "gcr.io/distroless/base-debian12:debug-nonroot",
         idle_guarded(["/busybox/sh"]),  # attach's interactive shell runs behind the idle watchdog
         "app",
-        # the demo namespace is privileged: auto picks `general`, and the pod-level user makes the
-        # debugger run as the target's ids (see docs/security.md)
-        {"capabilities": {"add": ["SYS_PTRACE"]}, "runAsUser": 65532, "runAsGroup": 65532},
+        # api runs as 65532:65532: auto picks the least privilege, `restricted` as the target's ids,
+        # even in the privileged demo namespace (see docs/security.md)
+        {
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+            "allowPrivilegeEscalation": False,
+            "seccompProfile": {"type": "RuntimeDefault"},
+            "runAsUser": 65532,
+            "runAsGroup": 65532,
+        },
     )
 
 

@@ -53,8 +53,9 @@ SERVER_DEFAULTS = ("imagePullPolicy", "resources", "terminationMessagePath")  # 
 
 
 def without_per_run_parts(container: dict) -> dict:
-    """The container minus what differs on every run: its name and the session id."""
-    env = [e for e in container.get("env") or [] if e["name"] != "KDEBUG_SESSION_ID"]
+    """The container minus what differs on every run: its name, the session id and its owner (inspect
+    plans for no particular user)."""
+    env = [e for e in container.get("env") or [] if e["name"] not in ("KDEBUG_SESSION_ID", "KDEBUG_USER")]
     return {**{k: v for k, v in container.items() if k != "name"}, "env": env}
 
 

@@ -54,8 +54,9 @@ def test_restricted_namespace_gets_a_restricted_debugger(demo_emulator, kubeconf
 @pytest.mark.parametrize(
     ("level", "profile"),
     [
-        pytest.param("privileged", "general", id="privileged-general"),
-        pytest.param("baseline", "baseline", id="baseline-baseline"),
+        # a non-root target: the least privilege, restricted as its own ids, in every level (issue 13)
+        pytest.param("privileged", "restricted", id="privileged-restricted"),
+        pytest.param("baseline", "restricted", id="baseline-restricted"),
         pytest.param("restricted", "restricted", id="restricted-restricted"),
     ],
 )

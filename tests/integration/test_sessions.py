@@ -37,7 +37,7 @@ def test_record_describes_target_image_and_identity(demo_emulator, kubeconfig, r
     assert record["debug_image"] == container["image"]
     assert record["target_image"] == "gcr.io/distroless/base-debian12:nonroot"
     assert (record["kube_user"], record["kube_user_source"]) == ("admin", "selfsubjectreview")
-    assert record["profile"] == "general"
+    assert record["profile"] == "restricted"  # api runs as 65532:65532
     assert record["server"] == demo_emulator.url
 
 

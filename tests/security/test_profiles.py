@@ -178,14 +178,14 @@ ROOT_IMAGE = ""
             "privileged",
             make_pod(),
             NONROOT_IMAGE,
-            ("general", None, None, True),
-            id="privileged, nonroot image",
+            ("restricted", 65532, 65532, True),
+            id="privileged, nonroot image: least privilege, the target's ids without capabilities",
         ),
         pytest.param(
             "privileged",
             make_pod(pod_sc={"runAsUser": 1000, "runAsGroup": 3000}),
             ROOT_IMAGE,
-            ("general", 1000, 3000, True),
+            ("restricted", 1000, 3000, True),
             id="privileged, pod-level non-root user is inherited: run as target",
         ),
         pytest.param("baseline", make_pod(), ROOT_IMAGE, ("baseline", None, None, True), id="baseline, root"),
@@ -193,14 +193,14 @@ ROOT_IMAGE = ""
             "baseline",
             make_pod(),
             NONROOT_IMAGE,
-            ("baseline", 65532, 65532, True),
+            ("restricted", 65532, 65532, True),
             id="baseline, nonroot image",
         ),
         pytest.param(
             "baseline",
             make_pod(container_sc={"runAsUser": 2000, "runAsGroup": 2001}),
             ROOT_IMAGE,
-            ("baseline", 2000, 2001, True),
+            ("restricted", 2000, 2001, True),
             id="baseline, container-level user",
         ),
         pytest.param(
@@ -261,9 +261,9 @@ def test_reason_warns_when_a_root_target_is_unreadable() -> None:
     assert "will NOT be readable" in decision.reason and "namespace enforces restricted" in decision.reason
 
 
-def test_reason_says_capabilities_are_not_effective_for_non_root() -> None:
+def test_reason_says_a_non_root_target_is_read_without_capabilities() -> None:
     decision = choose_profile_for_level(make_pod(pod_sc={"runAsUser": 1000}), "app", "privileged", ROOT_IMAGE)
-    assert "SYS_PTRACE is not effective" in decision.reason
+    assert "every capability dropped" in decision.reason and "SYS_PTRACE" not in decision.reason
 
 
 @pytest.mark.parametrize(
@@ -285,9 +285,9 @@ def test_explicit_profile_user(profile: str, image_user: str, expected: tuple[in
 
 AUTO_CASES = [
     pytest.param("privileged", make_pod(), ROOT_IMAGE, "general", id="privileged ns, root target"),
-    pytest.param("privileged", make_pod(), NONROOT_IMAGE, "general", id="privileged ns, nonroot target"),
+    pytest.param("privileged", make_pod(), NONROOT_IMAGE, "restricted", id="privileged ns, nonroot target"),
     pytest.param("baseline", make_pod(), ROOT_IMAGE, "baseline", id="baseline ns, root target"),
-    pytest.param("baseline", make_pod(), NONROOT_IMAGE, "baseline", id="baseline ns, nonroot target"),
+    pytest.param("baseline", make_pod(), NONROOT_IMAGE, "restricted", id="baseline ns, nonroot target"),
     pytest.param(
         "restricted", restricted_pod(), NONROOT_IMAGE, "restricted", id="restricted ns, nonroot image"
     ),
@@ -360,7 +360,7 @@ def test_auto_reports_violations_it_cannot_avoid() -> None:
     decision = choose_auto_profile(
         make_pod(ephemeral=[old]), "app", namespace_labels("baseline"), NONROOT_IMAGE
     )
-    assert decision.profile == "baseline" and decision.violations_if_forced and "--copy" in decision.reason
+    assert decision.profile == "restricted" and decision.violations_if_forced and "--copy" in decision.reason
 
 
 def test_unlabelled_namespace_is_privileged() -> None:

@@ -48,19 +48,19 @@ def last_patch_code(emu) -> int:
         pytest.param(
             "privileged",
             True,
-            "general",
+            "restricted",
             (65532, 65532),
             True,
-            id="privileged, non-root pod: general as the target's ids",
+            id="privileged, non-root pod: restricted as the target's ids",
         ),
         pytest.param("baseline", False, "baseline", None, True, id="baseline, root target: baseline as root"),
         pytest.param(
             "baseline",
             True,
-            "baseline",
+            "restricted",
             (65532, 65532),
             True,
-            id="baseline, non-root target: baseline as the target's ids",
+            id="baseline, non-root target: restricted as the target's ids",
         ),
         pytest.param(
             "restricted",
@@ -104,7 +104,7 @@ def test_auto_reads_the_target_user_from_the_image_choice(cluster):
 
     decision = decide_security(cluster.client(), pod, "app", "auto", False, choice)
 
-    assert (decision.profile, decision.run_as_user, decision.run_as_group) == ("baseline", 65532, 65532)
+    assert (decision.profile, decision.run_as_user, decision.run_as_group) == ("restricted", 65532, 65532)
 
 
 def test_the_reason_names_the_profile_and_the_level(cluster):
