@@ -7,6 +7,7 @@ Command modules import their heavy dependencies (the Kubernetes client, the regi
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 
 import click
@@ -151,7 +152,7 @@ def invoke(command: click.Command, args: list[str]) -> int:
         return int(ExitCode.INTERRUPTED)
     except click.UsageError as exc:
         prefix = f"{exc.ctx.command_path}: " if exc.ctx else ""
-        _print_error(prefix + exc.format_message())
+        _print_error(prefix + exc.format_message(), _usage_hint(exc))
         return int(ExitCode.USAGE)
     except click.ClickException as exc:
         _print_error(exc.format_message())
@@ -164,6 +165,16 @@ def invoke(command: click.Command, args: list[str]) -> int:
         _print_error(error.message, error.hint)
         return int(error.exit_code)
     return int(result or 0) if isinstance(result, int) else 0
+
+
+def _usage_hint(exc: click.UsageError) -> str | None:
+    """The likeliest fix of a usage error, where click's own words do not say it."""
+    extra = re.match(r"Got unexpected extra arguments? \((.*)\)$", exc.format_message())
+    if extra is None or exc.ctx is None or exc.ctx.command_path.split()[-1:] != ["attach"]:
+        return None
+    target = exc.ctx.params.get("target") or "TARGET"
+    words = terminal_safe(f"{target} -- {extra.group(1)}", one_line=True)
+    return f"a command to run goes after --: {exc.ctx.command_path} {words}"
 
 
 def main(argv: list[str] | None = None) -> int:

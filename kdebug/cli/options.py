@@ -43,6 +43,10 @@ Selector = Annotated[
     str | None,
     typer.Option("-l", "--selector", show_default=False, help="Choose the pod by label selector."),
 ]
+PodsSelector = Annotated[  # `run` and `runbook`: the selector may choose several pods
+    str | None,
+    typer.Option("-l", "--selector", show_default=False, help="Choose pods by label selector."),
+]
 Kubeconfig = Annotated[
     str | None,
     typer.Option("--kubeconfig", show_default=False, help="Kubeconfig file (default: $KUBECONFIG)."),

@@ -143,30 +143,16 @@ def register(app: typer.Typer, execute: Callable[[RunOptions], int] | None = Non
                 help="NAME, pod/NAME or KIND/NAME (several allowed); the command follows --.",
             ),
         ] = None,
-        selector: Annotated[
-            str | None,
-            typer.Option("-l", "--selector", show_default=False, help="Choose pods by label selector."),
-        ] = None,
+        selector: common.PodsSelector = None,
         all_pods: Annotated[
             bool, typer.Option("--all", help="With -l: every matching Running pod, not just one.")
         ] = False,
         max_pods: Annotated[
             int, typer.Option("--max-pods", help="Safety cap on the number of pods; more is an error.")
         ] = 50,
-        namespace: Annotated[
-            str | None,
-            typer.Option(
-                "-n", "--namespace", show_default=False, help="Namespace (default: from kubeconfig)."
-            ),
-        ] = None,
-        context: Annotated[
-            str | None,
-            typer.Option("--context", show_default=False, help="Kubeconfig context (default: current)."),
-        ] = None,
-        kubeconfig: Annotated[
-            str | None,
-            typer.Option("--kubeconfig", show_default=False, help="Kubeconfig file (default: $KUBECONFIG)."),
-        ] = None,
+        namespace: common.Namespace = None,
+        context: common.Context = None,
+        kubeconfig: common.Kubeconfig = None,
         container: Annotated[
             str | None,
             typer.Option("-c", "--container", show_default=False, help="Target container in each pod."),

@@ -114,10 +114,7 @@ def register(app: typer.Typer, execute: Callable[[RunbookOptions], int] | None =
                 help="Pods to run in (default: the runbook's target).",
             ),
         ] = None,
-        selector: Annotated[
-            str | None,
-            typer.Option("-l", "--selector", show_default=False, help="Choose pods by label selector."),
-        ] = None,
+        selector: common.PodsSelector = None,
         all_pods: Annotated[
             bool | None,
             typer.Option("--all", show_default=False, help="With -l: every matching Running pod."),
@@ -129,13 +126,8 @@ def register(app: typer.Typer, execute: Callable[[RunbookOptions], int] | None =
                 "-n", "--namespace", show_default=False, help="Namespace (default: runbook, then kubeconfig)."
             ),
         ] = None,
-        context: Annotated[
-            str | None, typer.Option("--context", show_default=False, help="Kubeconfig context.")
-        ] = None,
-        kubeconfig: Annotated[
-            str | None,
-            typer.Option("--kubeconfig", show_default=False, help="Kubeconfig file (default: $KUBECONFIG)."),
-        ] = None,
+        context: common.Context = None,
+        kubeconfig: common.Kubeconfig = None,
         image: Annotated[
             str | None,
             typer.Option(

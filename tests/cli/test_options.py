@@ -145,7 +145,8 @@ ATTACH_ERRORS = {
     "no target": ("attach", "error: missing TARGET (a pod name, KIND/NAME, or -l SELECTOR)"),
     "a second positional without --": (
         "attach web ls",
-        "error: kdebug attach: Got unexpected extra argument (ls)",
+        "error: kdebug attach: Got unexpected extra argument (ls)\n"
+        "hint: a command to run goes after --: kdebug attach web -- ls",
     ),
     "target and selector": (
         "attach web -l app=api",
