@@ -161,6 +161,9 @@ class Response:
             while size <= limit:
                 chunk = self._raw.read1(min(65536, limit + 1 - size))
                 if not chunk:
+                    # read1 never marks a Content-Length body as done (its last call asks for 0 bytes):
+                    # read() does, so the connection goes back to the pool instead of being closed
+                    self._raw.read()
                     return b"".join(parts), False
                 parts.append(chunk)
                 size += len(chunk)

@@ -94,6 +94,18 @@ def test_requests_in_a_row_share_one_connection(server: _Server) -> None:
     assert len({port for _, _, port in server.requests}) == 1
 
 
+def test_capped_reads_in_a_row_share_one_connection(server: _Server) -> None:
+    """The client reads every answer through read_capped: a whole body read that way frees the
+    connection for the next request (each new one would cost a TLS handshake on a real cluster)."""
+    pool = _pool(server)
+    bodies = [
+        pool.request("GET", f"/{n}", None, {}, connect_timeout=5, read_timeout=5).read_capped(1024)
+        for n in range(3)
+    ]
+    assert bodies == [(b"/0", False), (b"/1", False), (b"/2", False)]
+    assert len({port for _, _, port in server.requests}) == 1
+
+
 def test_a_server_path_prefix_is_kept(server: _Server) -> None:
     assert _get(_pool(server, "/k8s/clusters/c-1/"), "/api") == b"/k8s/clusters/c-1/api"
 
