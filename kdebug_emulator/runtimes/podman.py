@@ -64,7 +64,7 @@ from kdebug_emulator.streams import (
 
 log = logging.getLogger(__name__)
 
-LABEL = "io.kdebug_emulator"
+LABEL = "io.kdebug.emulator"
 KILL_GRACE_SECONDS = 2
 PULL_BACKOFF_SECONDS = 10.0
 RESTART_BACKOFF_SECONDS = 10.0

@@ -220,8 +220,13 @@ def read_through_ready(response: Any) -> bytes:
 
 
 def open_gate(harness: Harness, pod: dict[str, Any]) -> None:
+    """Write to the gate over exec. Once the gate opens, the container may run to its end before the
+    exec reports: the runtime then kills the exec (137), as a kubelet does; the output the caller
+    checks next is what proves the gate opened."""
     output, status = exec_in(harness, pod, "c", ["sh", "-c", "echo go > /go"])
-    assert status == {"metadata": {}, "status": "Success"}, output
+    causes = (status.get("details") or {}).get("causes") or [{}]
+    killed_by_the_containers_end = causes[0].get("message") == "137"
+    assert status == {"metadata": {}, "status": "Success"} or killed_by_the_containers_end, output
 
 
 def log_url(harness: Harness, pod: dict[str, Any], query: str) -> str:
